@@ -1,0 +1,84 @@
+/* Event layouts shared with user space. bpf2go generates the Go structs from
+ * these types' BTF (-type), so nothing here is mirrored by hand. Fields are
+ * fixed width with explicit padding: -Wpadded is an error inside this file,
+ * so user space can decode events in place. */
+#pragma once
+
+#pragma clang diagnostic push
+#pragma clang diagnostic error "-Wpadded"
+
+enum weft_event_kind {
+	EVENT_CONN_OPEN = 1,
+	EVENT_CONN_CLOSE = 2,
+	EVENT_DATA = 3,
+	EVENT_PROC_EXIT = 4,
+};
+
+enum weft_role {
+	ROLE_UNKNOWN = 0,
+	ROLE_CLIENT = 1,
+	ROLE_SERVER = 2,
+};
+
+enum weft_direction {
+	DIR_EGRESS = 0,
+	DIR_INGRESS = 1,
+};
+
+/* The syscall that moved a data event's bytes; user space only logs it. */
+enum weft_data_op {
+	WEFT_OP_READ = 1,
+	WEFT_OP_WRITE,
+	WEFT_OP_READV,
+	WEFT_OP_WRITEV,
+	WEFT_OP_RECVFROM,
+	WEFT_OP_SENDTO,
+	WEFT_OP_RECVMSG,
+	WEFT_OP_SENDMSG,
+	WEFT_OP_SENDFILE,
+};
+
+/* EVENT_CONN_OPEN and EVENT_CONN_CLOSE. */
+struct weft_conn_event {
+	__u32 kind;
+	__u32 tid;
+	__u64 ts_ns;
+	__u32 tgid;
+	__s32 fd;
+	__u64 gen;
+	__u64 bytes[2]; /* per direction, at close */
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport; /* host byte order */
+	__u16 dport;
+	__u16 family;
+	__u16 role;
+	__u8 comm[16];
+};
+
+/* EVENT_DATA header; `captured` bytes of payload follow it. */
+struct weft_data_event {
+	__u32 kind;
+	__u32 tid;
+	__u64 ts_enter_ns;
+	__u64 ts_exit_ns;
+	__u32 tgid;
+	__s32 fd;
+	__u64 gen;
+	__u64 offset; /* of the first byte within this direction's stream */
+	__u32 len;    /* bytes the syscall moved */
+	__u32 captured;
+	__u32 seq;    /* TCP sequence number of the first byte */
+	__u8 dir;
+	__u8 op;
+	__u16 _pad;
+};
+
+/* EVENT_PROC_EXIT: every connection of tgid is gone. */
+struct weft_proc_event {
+	__u32 kind;
+	__u32 tgid;
+	__u64 ts_ns;
+};
+
+#pragma clang diagnostic pop

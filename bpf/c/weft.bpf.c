@@ -1,0 +1,588 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Socket I/O capture from syscall tracepoints.
+ *
+ * Enter handlers stash the syscall's arguments per thread; exit handlers,
+ * knowing how many bytes really moved, find the socket behind the fd
+ * (task->files->fdt->fd[fd]->private_data->sk, CO-RE), keep per-connection
+ * stream offsets and send the captured bytes to user space through one ring
+ * buffer. Only TCP over IPv4/IPv6 is captured. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+
+#include "events.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define SOCK_STREAM 1
+#define IPPROTO_TCP 6
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define MSG_PEEK 2
+#define EINPROGRESS 115
+
+/* Largest capture per syscall; the runtime limit capture_size is <= this. */
+#define MAX_CAPTURE 16384
+/* iovec entries walked per readv/writev/recvmsg/sendmsg. */
+#define MAX_IOV 16
+
+/* Set by the loader before load. */
+volatile const __u32 self_tgid = 0;
+volatile const __u32 capture_size = 8192;
+volatile const __u32 wakeup_events = 32;
+volatile const __u64 wakeup_bytes = 1 << 20;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20); /* resized by the loader */
+} events SEC(".maps");
+
+/* Events that did not fit in the ring buffer, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} lost SEC(".maps");
+
+/* Events since the last forced wake-up, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} pending SEC(".maps");
+
+struct conn_key {
+	__u32 tgid;
+	__s32 fd;
+};
+
+struct conn_state {
+	__u64 gen;
+	__u64 offset[2]; /* next byte offset per direction */
+	__u64 sock;      /* struct socket * the fd pointed at when seen */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct conn_key);
+	__type(value, struct conn_state);
+} conns SEC(".maps");
+
+/* Syscall arguments kept from enter to exit, per thread. */
+struct args {
+	__u64 buf;    /* buffer, or iovec array */
+	__u64 ts;     /* enter time */
+	__s32 fd;
+	__u32 iovcnt; /* 0: buf is a plain buffer */
+	__u8 op;
+	__u8 dir;
+	__u8 _pad[6];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct args);
+} inflight SEC(".maps");
+
+/* Scratch space to assemble a data event: twice MAX_CAPTURE so that a copy
+ * at any offset below MAX_CAPTURE of up to MAX_CAPTURE bytes is provably in
+ * bounds for the verifier. One slot per CPU (too big for a per-CPU map). */
+struct scratch {
+	struct weft_data_event hdr;
+	__u8 data[MAX_CAPTURE * 2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* resized to the CPU count by the loader */
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch_buf SEC(".maps");
+
+/* Make sure the event types are in BTF for bpf2go -type. */
+const struct weft_conn_event *unused_conn_event __attribute__((unused));
+const struct weft_proc_event *unused_proc_event __attribute__((unused));
+const enum weft_event_kind *unused_event_kind __attribute__((unused));
+const enum weft_role *unused_role __attribute__((unused));
+const enum weft_direction *unused_direction __attribute__((unused));
+const enum weft_data_op *unused_data_op __attribute__((unused));
+
+static __always_inline bool is_self(__u64 pid_tgid)
+{
+	return (__u32)(pid_tgid >> 32) == self_tgid;
+}
+
+static __always_inline __u64 wakeup_flags(void)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&pending, &zero);
+	if (n) {
+		*n += 1;
+		if (*n >= wakeup_events) {
+			*n = 0;
+			return BPF_RB_FORCE_WAKEUP;
+		}
+	}
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void count_lost(void)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&lost, &zero);
+	if (n)
+		*n += 1;
+}
+
+static __always_inline void output(void *ev, __u64 size)
+{
+	if (bpf_ringbuf_output(&events, ev, size, wakeup_flags()))
+		count_lost();
+}
+
+/* socket_of returns the struct socket * behind fd in the current task, or
+ * NULL when fd is not a socket. */
+static __always_inline struct socket *socket_of(__s32 fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || fd < 0 || (__u32)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	bpf_core_read(&f, sizeof(f), &fds[fd]);
+	if (!f)
+		return NULL;
+	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return NULL;
+	return BPF_CORE_READ(f, private_data);
+}
+
+/* tcp_sock_of returns the sock of a TCP/IPv4-or-IPv6 stream socket, else NULL. */
+static __always_inline struct sock *tcp_sock_of(struct socket *sock)
+{
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return NULL;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return NULL;
+	if (BPF_CORE_READ(sk, sk_type) != SOCK_STREAM || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return NULL;
+	return sk;
+}
+
+static __always_inline void emit_open(struct conn_key *key, __u64 gen, struct sock *sk, __u16 role)
+{
+	struct weft_conn_event ev = {};
+	ev.kind = EVENT_CONN_OPEN;
+	ev.tid = (__u32)bpf_get_current_pid_tgid();
+	ev.ts_ns = bpf_ktime_get_ns();
+	ev.tgid = key->tgid;
+	ev.fd = key->fd;
+	ev.gen = gen;
+	ev.role = role;
+	ev.family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	ev.sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	ev.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (ev.family == AF_INET) {
+		BPF_CORE_READ_INTO(&ev.saddr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO(&ev.daddr, sk, __sk_common.skc_daddr);
+	} else {
+		BPF_CORE_READ_INTO(&ev.saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&ev.daddr, sk, __sk_common.skc_v6_daddr);
+	}
+	bpf_get_current_comm(&ev.comm, sizeof(ev.comm));
+	output(&ev, sizeof(ev));
+}
+
+static __always_inline void emit_close(struct conn_key *key, struct conn_state *st)
+{
+	struct weft_conn_event ev = {};
+	ev.kind = EVENT_CONN_CLOSE;
+	ev.tid = (__u32)bpf_get_current_pid_tgid();
+	ev.ts_ns = bpf_ktime_get_ns();
+	ev.tgid = key->tgid;
+	ev.fd = key->fd;
+	ev.gen = st->gen;
+	ev.bytes[0] = st->offset[0];
+	ev.bytes[1] = st->offset[1];
+	output(&ev, sizeof(ev));
+}
+
+/* track starts following a socket fd that connect or accept just made. */
+static __always_inline void track(__s32 fd, __u16 role)
+{
+	struct socket *sock = socket_of(fd);
+	if (!sock)
+		return;
+	struct sock *sk = tcp_sock_of(sock);
+	if (!sk)
+		return;
+	struct conn_key key = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd};
+	struct conn_state *old = bpf_map_lookup_elem(&conns, &key);
+	if (old)
+		emit_close(&key, old);
+	struct conn_state st = {.gen = bpf_ktime_get_ns(), .sock = (__u64)sock};
+	bpf_map_update_elem(&conns, &key, &st, BPF_ANY);
+	emit_open(&key, st.gen, sk, role);
+}
+
+/* lookup_conn returns the state of the TCP connection behind fd, starting
+ * to follow one that predates weft (role unknown). *skp gets its sock. */
+static __always_inline struct conn_state *lookup_conn(struct conn_key *key, struct sock **skp)
+{
+	struct socket *sock = socket_of(key->fd);
+	if (!sock)
+		return NULL;
+	struct conn_state *st = bpf_map_lookup_elem(&conns, key);
+	if (st && st->sock == (__u64)sock) {
+		*skp = BPF_CORE_READ(sock, sk);
+		return st;
+	}
+	struct sock *sk = tcp_sock_of(sock);
+	if (!sk)
+		return NULL;
+	if (st)
+		emit_close(key, st); /* fd reused without a close we saw */
+	struct conn_state fresh = {.gen = bpf_ktime_get_ns(), .sock = (__u64)sock};
+	bpf_map_update_elem(&conns, key, &fresh, BPF_ANY);
+	emit_open(key, fresh.gen, sk, ROLE_UNKNOWN);
+	*skp = sk;
+	return bpf_map_lookup_elem(&conns, key);
+}
+
+static __always_inline void stash(__s32 fd, __u64 buf, __u32 iovcnt, __u8 op, __u8 dir)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (is_self(id))
+		return;
+	struct args a = {.buf = buf, .ts = bpf_ktime_get_ns(), .fd = fd, .iovcnt = iovcnt, .op = op, .dir = dir};
+	bpf_map_update_elem(&inflight, &id, &a, BPF_ANY);
+}
+
+/* copy_iov copies up to `want` bytes from an iovec array into data. */
+static __always_inline __u32 copy_iov(__u8 *data, __u64 iov_ptr, __u32 iovcnt, __u32 want)
+{
+	__u32 off = 0;
+	struct iovec *iov = (struct iovec *)iov_ptr;
+#pragma unroll
+	for (int i = 0; i < MAX_IOV; i++) {
+		if (i >= iovcnt || off >= want)
+			break;
+		struct iovec v;
+		if (bpf_probe_read_user(&v, sizeof(v), &iov[i]))
+			break;
+		__u64 n = v.iov_len;
+		if (n > want - off)
+			n = want - off;
+		if (off >= MAX_CAPTURE)
+			break;
+		if (n > MAX_CAPTURE)
+			n = MAX_CAPTURE;
+		if (n == 0)
+			continue;
+		/* off < MAX_CAPTURE already; the mask makes the bound visible to
+		 * the verifier after the compiler reorders the checks. */
+		__u64 at = off;
+		asm volatile("%0 &= 0x3fff" : "+r"(at)); /* MAX_CAPTURE - 1 */
+		asm volatile("" : "+r"(n));
+		if (n > MAX_CAPTURE)
+			break;
+		if (bpf_probe_read_user(&data[at], n, v.iov_base))
+			break;
+		off += n;
+	}
+	return off;
+}
+
+static __always_inline void on_data_exit(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct args *a = bpf_map_lookup_elem(&inflight, &id);
+	if (!a)
+		return;
+	struct args args = *a;
+	bpf_map_delete_elem(&inflight, &id);
+	if (ret <= 0)
+		return;
+
+	struct conn_key key = {.tgid = id >> 32, .fd = args.fd};
+	struct sock *sk = NULL;
+	struct conn_state *st = lookup_conn(&key, &sk);
+	if (!st || !sk)
+		return;
+	__u8 dir = args.dir & 1;
+	__u64 offset = __sync_fetch_and_add(&st->offset[dir], (__u64)ret);
+
+	__u32 zero = 0;
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct scratch *s = bpf_map_lookup_elem(&scratch_buf, &cpu);
+	if (!s)
+		s = bpf_map_lookup_elem(&scratch_buf, &zero);
+	if (!s)
+		return;
+
+	struct weft_data_event *ev = &s->hdr;
+	ev->kind = EVENT_DATA;
+	ev->tid = (__u32)id;
+	ev->ts_enter_ns = args.ts;
+	ev->ts_exit_ns = bpf_ktime_get_ns();
+	ev->tgid = key.tgid;
+	ev->fd = key.fd;
+	ev->gen = st->gen;
+	ev->offset = offset;
+	ev->len = (__u32)ret;
+	ev->dir = dir;
+	ev->op = args.op;
+	ev->_pad = 0;
+	struct tcp_sock *tp = (struct tcp_sock *)sk;
+	__u32 seq = dir == DIR_EGRESS ? BPF_CORE_READ(tp, write_seq) : BPF_CORE_READ(tp, copied_seq);
+	ev->seq = seq - (__u32)ret;
+
+	__u32 want = capture_size;
+	if (want > MAX_CAPTURE)
+		want = MAX_CAPTURE;
+	if ((__u64)ret < want)
+		want = (__u32)ret;
+	__u32 got = 0;
+	if (args.op == WEFT_OP_SENDFILE) {
+		got = 0;
+	} else if (args.iovcnt == 0) {
+		if (want > 0 && want <= MAX_CAPTURE && bpf_probe_read_user(s->data, want, (void *)args.buf) == 0)
+			got = want;
+	} else {
+		got = copy_iov(s->data, args.buf, args.iovcnt, want);
+	}
+	__u64 n = got;
+	if (n > MAX_CAPTURE)
+		n = MAX_CAPTURE;
+	/* A no-op for n <= MAX_CAPTURE, but it is a bound the verifier sees on
+	 * the very register passed to the helper: 64 + 0x7fff fits scratch. */
+	asm volatile("%0 &= 0x7fff" : "+r"(n));
+	ev->captured = n;
+	output(s, sizeof(struct weft_data_event) + n);
+}
+
+/* ---- read / write family ---------------------------------------------- */
+
+SEC("tracepoint/syscalls/sys_enter_read")
+int enter_read(struct trace_event_raw_sys_enter *ctx)
+{
+	stash(ctx->args[0], ctx->args[1], 0, WEFT_OP_READ, DIR_INGRESS);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_write")
+int enter_write(struct trace_event_raw_sys_enter *ctx)
+{
+	stash(ctx->args[0], ctx->args[1], 0, WEFT_OP_WRITE, DIR_EGRESS);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_readv")
+int enter_readv(struct trace_event_raw_sys_enter *ctx)
+{
+	stash(ctx->args[0], ctx->args[1], ctx->args[2], WEFT_OP_READV, DIR_INGRESS);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_writev")
+int enter_writev(struct trace_event_raw_sys_enter *ctx)
+{
+	stash(ctx->args[0], ctx->args[1], ctx->args[2], WEFT_OP_WRITEV, DIR_EGRESS);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ctx->args[3] & MSG_PEEK)
+		return 0;
+	stash(ctx->args[0], ctx->args[1], 0, WEFT_OP_RECVFROM, DIR_INGRESS);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int enter_sendto(struct trace_event_raw_sys_enter *ctx)
+{
+	stash(ctx->args[0], ctx->args[1], 0, WEFT_OP_SENDTO, DIR_EGRESS);
+	return 0;
+}
+
+static __always_inline void stash_msg(struct trace_event_raw_sys_enter *ctx, __u8 op, __u8 dir)
+{
+	struct user_msghdr msg;
+	if (bpf_probe_read_user(&msg, sizeof(msg), (void *)ctx->args[1]))
+		return;
+	__u32 n = msg.msg_iovlen > MAX_IOV ? MAX_IOV : msg.msg_iovlen;
+	if (n == 0)
+		return;
+	stash(ctx->args[0], (__u64)msg.msg_iov, n, op, dir);
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ctx->args[2] & MSG_PEEK)
+		return 0;
+	stash_msg(ctx, WEFT_OP_RECVMSG, DIR_INGRESS);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	stash_msg(ctx, WEFT_OP_SENDMSG, DIR_EGRESS);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendfile64")
+int enter_sendfile(struct trace_event_raw_sys_enter *ctx)
+{
+	stash(ctx->args[0], 0, 0, WEFT_OP_SENDFILE, DIR_EGRESS);
+	return 0;
+}
+
+/* All data syscalls share one exit path: the stashed args say which. */
+SEC("tracepoint/syscalls/sys_exit_read")
+int exit_read(struct trace_event_raw_sys_exit *ctx)
+{
+	on_data_exit(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_write")
+int exit_write(struct trace_event_raw_sys_exit *ctx)
+{
+	on_data_exit(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_readv")
+int exit_readv(struct trace_event_raw_sys_exit *ctx)
+{
+	on_data_exit(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_writev")
+int exit_writev(struct trace_event_raw_sys_exit *ctx)
+{
+	on_data_exit(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_recvfrom")
+int exit_recvfrom(struct trace_event_raw_sys_exit *ctx)
+{
+	on_data_exit(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendto")
+int exit_sendto(struct trace_event_raw_sys_exit *ctx)
+{
+	on_data_exit(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_recvmsg")
+int exit_recvmsg(struct trace_event_raw_sys_exit *ctx)
+{
+	on_data_exit(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendmsg")
+int exit_sendmsg(struct trace_event_raw_sys_exit *ctx)
+{
+	on_data_exit(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendfile64")
+int exit_sendfile(struct trace_event_raw_sys_exit *ctx)
+{
+	on_data_exit(ctx->ret);
+	return 0;
+}
+
+/* ---- connection life ---------------------------------------------------- */
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	stash(ctx->args[0], 0, 0, 0, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int exit_connect(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct args *a = bpf_map_lookup_elem(&inflight, &id);
+	if (!a)
+		return 0;
+	__s32 fd = a->fd;
+	bpf_map_delete_elem(&inflight, &id);
+	if (ctx->ret == 0 || ctx->ret == -EINPROGRESS)
+		track(fd, ROLE_CLIENT);
+	return 0;
+}
+
+static __always_inline void on_accept_exit(long ret)
+{
+	if (ret < 0 || is_self(bpf_get_current_pid_tgid()))
+		return;
+	track((__s32)ret, ROLE_SERVER);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int exit_accept(struct trace_event_raw_sys_exit *ctx)
+{
+	on_accept_exit(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int exit_accept4(struct trace_event_raw_sys_exit *ctx)
+{
+	on_accept_exit(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int enter_close(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct conn_key key = {.tgid = id >> 32, .fd = (__s32)ctx->args[0]};
+	struct conn_state *st = bpf_map_lookup_elem(&conns, &key);
+	if (!st)
+		return 0;
+	emit_close(&key, st);
+	bpf_map_delete_elem(&conns, &key);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int process_exit(void *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if ((__u32)id != (__u32)(id >> 32) || is_self(id))
+		return 0; /* a thread, not the process */
+	struct weft_proc_event ev = {.kind = EVENT_PROC_EXIT, .tgid = id >> 32, .ts_ns = bpf_ktime_get_ns()};
+	output(&ev, sizeof(ev));
+	return 0;
+}

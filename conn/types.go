@@ -1,0 +1,113 @@
+package conn
+
+import (
+	"fmt"
+	"net/netip"
+)
+
+// Role says which end of a TCP connection the traced process is.
+type Role uint8
+
+const (
+	// RoleUnknown is a connection that predates weft: nobody saw connect or accept.
+	RoleUnknown Role = iota
+	// RoleClient is the connecting side (connect).
+	RoleClient
+	// RoleServer is the accepting side (accept/accept4).
+	RoleServer
+)
+
+func (r Role) String() string {
+	switch r {
+	case RoleClient:
+		return "client"
+	case RoleServer:
+		return "server"
+	}
+	return "unknown"
+}
+
+// Direction is the way bytes flow, seen from the traced process.
+type Direction uint8
+
+const (
+	// Egress is data the process wrote (sent to the peer).
+	Egress Direction = iota
+	// Ingress is data the process read (received from the peer).
+	Ingress
+)
+
+func (d Direction) String() string {
+	if d == Ingress {
+		return "ingress"
+	}
+	return "egress"
+}
+
+// Opposite returns the other direction.
+func (d Direction) Opposite() Direction { return 1 - d }
+
+// ID names one connection for its whole life. FD numbers are reused by the
+// kernel; the generation, assigned in the kernel when the socket is first
+// seen, tells two sockets that shared an fd apart.
+type ID struct {
+	PID uint32
+	FD  int32
+	Gen uint64
+}
+
+func (id ID) String() string { return fmt.Sprintf("%d/%d#%d", id.PID, id.FD, id.Gen) }
+
+// Tuple is the connection's addresses as the traced process sees them.
+type Tuple struct {
+	Local  netip.AddrPort
+	Remote netip.AddrPort
+}
+
+// Info is what is known about a connection apart from its bytes. It is
+// immutable once the connection is in the table, except Role, which the
+// protocol layer may infer for connections that predate weft.
+type Info struct {
+	ID       ID
+	Tuple    Tuple
+	Role     Role
+	TID      uint32 // thread that opened (or first used) the connection
+	Comm     string // kernel task name of the process, a fallback service name
+	OpenedAt int64  // monotonic ns
+}
+
+// Segment is a run of one direction's stream, delivered in offset order.
+// Bytes the kernel moved but weft did not capture (capture truncated to the
+// per-syscall limit, events lost, sendfile) arrive as a Segment with Data
+// nil and Skip > 0, so parsers can step over a body of known length.
+type Segment struct {
+	Dir    Direction
+	Offset uint64 // offset of the segment's first byte in its direction's stream
+	Data   []byte // captured bytes; only valid during the call
+	Skip   uint64 // uncaptured bytes, when Data is nil
+	Start  int64  // monotonic ns when the syscall that moved these bytes began
+	End    int64  // monotonic ns when it returned
+	Seq    uint32 // TCP sequence number of the segment's first byte
+	TID    uint32 // thread that made the syscall
+}
+
+// Len is the number of stream bytes the segment covers.
+func (s *Segment) Len() uint64 {
+	if s.Data != nil {
+		return uint64(len(s.Data))
+	}
+	return s.Skip
+}
+
+// Handler consumes one connection's segments in order. It is created once
+// per connection and called from a single goroutine.
+type Handler interface {
+	Segment(s *Segment)
+	// Close is called once when the connection ends (close, process exit or
+	// idle eviction); ts is the monotonic time of the end.
+	Close(ts int64)
+}
+
+// HandlerFactory makes the Handler for a new connection. The Info pointer
+// stays valid for the connection's life.
+type HandlerFactory func(info *Info) Handler
