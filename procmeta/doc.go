@@ -4,4 +4,13 @@
 // /proc once per process, when weft first sees one of its connections, and
 // caches the answer, so short-lived processes such as curl keep their
 // identity after they exit.
+//
+// Privacy: of a process's environment only OTEL_SERVICE_NAME and
+// OTEL_RESOURCE_ATTRIBUTES are kept; of its command line only argv[0]
+// (arguments often carry secrets). Other values are read in passing and
+// never stored.
+//
+// Pids are those of the root pid namespace, as the kernel probes report
+// them, so Config.ProcRoot must be the host's /proc: run with hostPID, or
+// mount the host's /proc elsewhere and point ProcRoot at it.
 package procmeta

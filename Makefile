@@ -1,0 +1,58 @@
+# weft — common tasks. `make test` is the one command that runs every test.
+GO        ?= go
+BIN       ?= bin/weft
+WEFT_CACHE ?= $(HOME)/.cache/weft
+JAEGER_VERSION ?= v1.76.0
+export WEFT_JAEGER_BIN ?= $(WEFT_CACHE)/jaeger-$(JAEGER_VERSION)
+
+.PHONY: all build generate check-generate vmlinux test unit e2e lint bench fuzz run jaeger clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/weft
+
+# Regenerates the BPF objects and their Go bindings (needs clang, llvm, libbpf-dev).
+generate:
+	$(GO) generate ./bpf/...
+
+# Fails when the committed BPF objects are stale.
+check-generate: generate
+	git diff --exit-code -- bpf/ || { echo "bpf/: committed objects are stale: run make generate and commit"; exit 1; }
+
+# vmlinux.h is taken from the build machine's kernel BTF; CO-RE relocates it.
+vmlinux:
+	bpftool btf dump file /sys/kernel/btf/vmlinux format c > bpf/c/vmlinux.h
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+unit:
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v /e2e)
+
+# End-to-end tests: real probes, real programs, a real Jaeger. Root only.
+e2e: jaeger
+	$(GO) test -count=1 -v -timeout 20m ./e2e/
+
+test: lint jaeger
+	$(GO) test -count=1 -timeout 25m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $$($(GO) list ./... | grep -v /e2e)
+
+fuzz:
+	@for p in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+	  for f in $$(grep -h '^func Fuzz' $$p/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 30s $$p || exit 1; done; done
+
+run: build
+	sudo ./$(BIN)
+
+# Builds the pinned Jaeger from the Go module proxy into a cache outside the repo.
+jaeger:
+	@WEFT_CACHE=$(WEFT_CACHE) JAEGER_VERSION=$(JAEGER_VERSION) bash e2e/jaeger.sh >/dev/null
+
+clean:
+	rm -rf bin

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/weftrace/weft/bpf"
+	"github.com/weftrace/weft/conn"
+	"github.com/weftrace/weft/exporter"
+)
+
+// config is everything the flags and the environment set.
+type config struct {
+	exporter        exporter.Config
+	bpf             bpf.Config
+	conn            conn.TableConfig
+	httpAddr        string
+	shutdownTimeout time.Duration
+	logLevel        slog.Level
+}
+
+// envFlag is a flag that mirrors an OTel environment variable: setting it
+// overrides the variable, so one parser (exporter.FromEnv) reads both.
+type envFlag struct {
+	env       string
+	overrides map[string]string
+}
+
+func (f *envFlag) String() string { return "" }
+func (f *envFlag) Set(v string) error {
+	f.overrides[f.env] = v
+	return nil
+}
+
+// mirroredEnv lists the flags that mirror OTel variables.
+var mirroredEnv = []struct{ flag, env, usage string }{
+	{"exporter", "OTEL_TRACES_EXPORTER", "span exporter: otlp, console, jsonl or none (default otlp when an endpoint is set, else console)"},
+	{"otlp-endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTLP endpoint, e.g. http://127.0.0.1:4317 (grpc) or http://127.0.0.1:4318 (http/protobuf)"},
+	{"otlp-traces-endpoint", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTLP traces endpoint, used as is"},
+	{"otlp-protocol", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTLP protocol: grpc or http/protobuf"},
+	{"otlp-headers", "OTEL_EXPORTER_OTLP_HEADERS", "OTLP headers as k=v,k2=v2"},
+	{"otlp-timeout", "OTEL_EXPORTER_OTLP_TIMEOUT", "OTLP export timeout in ms"},
+	{"otlp-ca-file", "OTEL_EXPORTER_OTLP_CERTIFICATE", "CA certificate file for OTLP over TLS"},
+	{"otlp-insecure", "OTEL_EXPORTER_OTLP_INSECURE", "OTLP gRPC without TLS (true/false)"},
+	{"otlp-compression", "OTEL_EXPORTER_OTLP_COMPRESSION", "OTLP compression: gzip or none"},
+	{"resource-attributes", "OTEL_RESOURCE_ATTRIBUTES", "resource attributes added to every span, k=v,k2=v2"},
+	{"max-queue-size", "OTEL_BSP_MAX_QUEUE_SIZE", "spans queued before the oldest are dropped"},
+	{"schedule-delay", "OTEL_BSP_SCHEDULE_DELAY", "export batch delay in ms"},
+	{"max-export-batch-size", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "spans per export batch"},
+}
+
+// parseConfig reads flags over the environment. Errors are one line each.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	fs := flag.NewFlagSet("weft", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	overrides := map[string]string{}
+	for _, m := range mirroredEnv {
+		fs.Var(&envFlag{env: m.env, overrides: overrides}, m.flag, m.usage+" ($"+m.env+")")
+	}
+	var c config
+	jsonlPath := fs.String("jsonl-path", "", "file the jsonl exporter appends to, one JSON object per span")
+	fs.StringVar(&c.httpAddr, "http-addr", "127.0.0.1:9464", "address of /metrics, /healthz and /readyz (empty disables)")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 5*time.Second, "how long to flush pending spans on SIGINT/SIGTERM")
+	fs.IntVar(&c.bpf.CaptureSize, "capture-size", bpf.DefaultCaptureSize, fmt.Sprintf("bytes captured per syscall (max %d); the real length is always known", bpf.MaxCaptureSize))
+	fs.IntVar(&c.bpf.RingBufferSize, "ringbuf-size", bpf.DefaultRingBufferSize, "kernel ring buffer size in bytes (power of two)")
+	fs.IntVar(&c.bpf.WakeupEvents, "wakeup-events", bpf.DefaultWakeupEvents, "wake the reader every N events per CPU")
+	fs.IntVar(&c.conn.MaxConns, "max-conns", conn.DefaultMaxConns, "connections tracked at once")
+	fs.DurationVar(&c.conn.IdleTimeout, "conn-idle-timeout", conn.DefaultIdleTimeout, "end connections idle this long")
+	fs.IntVar(&c.conn.MaxTotalPendingBytes, "max-reorder-bytes", conn.DefaultMaxTotalPendingBytes, "bytes held out of order across all connections")
+	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q: weft takes flags only (see -h)", fs.Arg(0))
+	}
+	if err := c.logLevel.UnmarshalText([]byte(*level)); err != nil {
+		return c, fmt.Errorf("bad -log-level %q: use debug, info, warn or error", *level)
+	}
+	env := func(k string) string {
+		if v, ok := overrides[k]; ok {
+			return v
+		}
+		return getenv(k)
+	}
+	exp, err := exporter.FromEnv(env)
+	if err != nil {
+		return c, oneLine(err)
+	}
+	if *jsonlPath != "" {
+		exp.JSONLPath = *jsonlPath
+	}
+	c.exporter = exp
+	if err := c.exporter.Validate(); err != nil {
+		return c, oneLine(err)
+	}
+	if err := c.bpf.Validate(); err != nil {
+		return c, err
+	}
+	if err := c.conn.Validate(); err != nil {
+		return c, oneLine(err)
+	}
+	return c, nil
+}
+
+// oneLine joins a multi-error into one line for the terminal.
+func oneLine(err error) error {
+	return fmt.Errorf("%s", strings.ReplaceAll(err.Error(), "\n", "; "))
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"time"
+
+	"github.com/weftrace/weft/bpf"
+	"github.com/weftrace/weft/conn"
+	"github.com/weftrace/weft/procmeta"
+)
+
+// eventSink feeds decoded kernel events into the connection table, on the
+// ring buffer reader's goroutine.
+type eventSink struct {
+	table      *conn.Table
+	procs      *procmeta.Cache
+	evictEvery int64
+	lastEvict  int64
+}
+
+var _ bpf.Handler = (*eventSink)(nil)
+
+func (s *eventSink) ConnOpen(ev *bpf.ConnEvent) {
+	local, remote := ev.Tuple()
+	comm := ev.CommString()
+	s.procs.Observe(ev.Tgid, comm)
+	s.table.Open(conn.Info{
+		ID:       conn.ID{PID: ev.Tgid, FD: ev.Fd, Gen: ev.Gen},
+		Tuple:    conn.Tuple{Local: local, Remote: remote},
+		Role:     role(ev.Role),
+		TID:      ev.Tid,
+		Comm:     comm,
+		OpenedAt: int64(ev.TsNs),
+	})
+}
+
+func (s *eventSink) ConnClose(ev *bpf.ConnEvent) {
+	s.table.CloseWithEnds(conn.ID{PID: ev.Tgid, FD: ev.Fd, Gen: ev.Gen}, int64(ev.TsNs), ev.Bytes)
+}
+
+func (s *eventSink) Data(ev *bpf.DataEvent, payload []byte) {
+	dir := conn.Egress
+	if ev.Dir == bpf.DirIngress {
+		dir = conn.Ingress
+	}
+	s.table.Data(conn.ID{PID: ev.Tgid, FD: ev.Fd, Gen: ev.Gen}, dir, ev.Offset, ev.Len, payload,
+		int64(ev.TsEnterNs), int64(ev.TsExitNs), ev.Seq, ev.Tid)
+}
+
+func (s *eventSink) ProcessExit(ev *bpf.ProcEvent) {
+	s.table.ProcessExit(ev.Tgid, int64(ev.TsNs))
+	s.procs.Forget(ev.Tgid)
+}
+
+func (s *eventSink) Tick(now int64) {
+	if now-s.lastEvict < s.evictEvery {
+		return
+	}
+	s.lastEvict = now
+	s.table.EvictIdle(now)
+	s.procs.Sweep(time.Now())
+}
+
+func role(r uint16) conn.Role {
+	switch r {
+	case bpf.RoleClient:
+		return conn.RoleClient
+	case bpf.RoleServer:
+		return conn.RoleServer
+	}
+	return conn.RoleUnknown
+}

@@ -1,0 +1,116 @@
+// Command weft is the node agent: it loads the kernel probes, rebuilds
+// protocol exchanges from the captured bytes and exports them as spans.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/weftrace/weft/bpf"
+	"github.com/weftrace/weft/conn"
+	"github.com/weftrace/weft/correlate"
+	"github.com/weftrace/weft/exporter"
+	"github.com/weftrace/weft/procmeta"
+	"github.com/weftrace/weft/protocols/detect"
+	"github.com/weftrace/weft/protocols/http1"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Getenv, os.Stderr)) }
+
+func run(args []string, getenv func(string) string, stderr io.Writer) int {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "weft:", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	if err := bpf.Check(); err != nil {
+		fmt.Fprintln(stderr, "weft:", err)
+		return 1
+	}
+	if err := serve(cfg, log); err != nil {
+		fmt.Fprintln(stderr, "weft:", err)
+		return 1
+	}
+	return 0
+}
+
+// serve wires the pipeline (bpf -> conn -> protocols -> correlate ->
+// exporter), runs it until SIGINT/SIGTERM, then drains it in order.
+func serve(cfg config, log *slog.Logger) error {
+	exp, err := exporter.New(cfg.exporter, log)
+	if err != nil {
+		return fmt.Errorf("start exporter: %w", err)
+	}
+	procs := procmeta.NewCache(procmeta.Config{})
+	clock := bpf.NewClock()
+	corr := correlate.New(correlate.Config{Clock: clock.Wall}, procs, exp.Submit)
+	detectStats, http1Stats := new(detect.Stats), new(http1.Stats)
+	table := conn.NewTable(cfg.conn, detect.New(corr.Add, detect.Options{Stats: detectStats, HTTP1: http1.Options{Stats: http1Stats}}))
+
+	tracer, err := bpf.Load(cfg.bpf, log)
+	if err != nil {
+		shutdownExporter(exp, cfg.shutdownTimeout, log)
+		return err
+	}
+	m, err := newMetrics()
+	if err != nil {
+		tracer.Close()
+		return err
+	}
+	for _, r := range []interface {
+		RegisterMetrics(m metricMeter) error
+	}{tracer, table.Stats(), detectStats, http1Stats, corr, procs, exp} {
+		if err := r.RegisterMetrics(m.meter); err != nil {
+			tracer.Close()
+			return fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	stopHTTP, err := serveHTTP(cfg.httpAddr, m, tracer.Ready, log)
+	if err != nil {
+		tracer.Close()
+		return err
+	}
+	defer stopHTTP()
+
+	events := &eventSink{table: table, procs: procs, evictEvery: int64(time.Second)}
+	done := make(chan error, 1)
+	go func() { done <- tracer.Run(events) }()
+	log.Info("weft ready", "exporter", cfg.exporter.ResolvedExporter(), "endpoint", cfg.exporter.ResolvedEndpoint(), "http", cfg.httpAddr)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	var runErr error
+	select {
+	case s := <-sig:
+		log.Info("stopping", "signal", s.String())
+		tracer.Close()
+		runErr = <-done
+	case runErr = <-done:
+		tracer.Close()
+	}
+	// The reader has stopped: end every connection so parsers emit what they
+	// hold, then give the exporter the rest of the budget to flush.
+	table.Flush(bpf.Monotonic())
+	shutdownExporter(exp, cfg.shutdownTimeout, log)
+	return runErr
+}
+
+func shutdownExporter(exp *exporter.Exporter, timeout time.Duration, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := exp.Shutdown(ctx); err != nil {
+		log.Warn("exporter shutdown", "err", err)
+	}
+}

@@ -1,0 +1,176 @@
+package conn
+
+import (
+	"fmt"
+	"testing"
+)
+
+// truth is the byte at off in a stream: every captured byte the fuzzer
+// sends is truth, so any delivered byte that is not was made up or moved.
+func truth(id ID, dir Direction, off uint64) byte {
+	return byte(off*31 + uint64(dir)*7 + id.Gen*3 + uint64(id.FD))
+}
+
+// checker is a Handler that fails the fuzz run on any broken invariant.
+type checker struct {
+	t       *testing.T
+	info    *Info
+	next    [2]uint64
+	started [2]bool
+	closed  bool
+	// given holds every captured byte sent for any connection, by id,
+	// direction and offset; maxEnd[d] is the end of the furthest chunk
+	// routed to this connection.
+	given  map[givenKey]bool
+	maxEnd [2]uint64
+}
+
+type givenKey struct {
+	id  ID
+	dir Direction
+	off uint64
+}
+
+func (c *checker) Segment(s *Segment) {
+	if c.closed {
+		c.t.Fatalf("%v: segment after close", c.info.ID)
+	}
+	if s.Dir > Ingress {
+		c.t.Fatalf("%v: direction %d", c.info.ID, s.Dir)
+	}
+	if (s.Data == nil) == (s.Skip == 0) || (s.Data != nil && len(s.Data) == 0) {
+		c.t.Fatalf("%v: segment is neither data nor skip: %d bytes, skip %d", c.info.ID, len(s.Data), s.Skip)
+	}
+	d := s.Dir
+	if s.Seq != uint32(s.Offset) || s.Start > s.End {
+		c.t.Fatalf("%v %v: segment at %d has seq %d, times %d..%d", c.info.ID, d, s.Offset, s.Seq, s.Start, s.End)
+	}
+	if c.started[d] && s.Offset != c.next[d] {
+		c.t.Fatalf("%v %v: segment at %d, want contiguous at %d", c.info.ID, d, s.Offset, c.next[d])
+	}
+	for i, b := range s.Data {
+		off := s.Offset + uint64(i)
+		if !c.given[givenKey{c.info.ID, d, off}] || b != truth(c.info.ID, d, off) {
+			c.t.Fatalf("%v %v: byte at %d was never given", c.info.ID, d, off)
+		}
+	}
+	c.started[d] = true
+	c.next[d] = s.Offset + s.Len()
+}
+
+func (c *checker) Close(int64) {
+	if c.closed {
+		c.t.Fatalf("%v: closed twice", c.info.ID)
+	}
+	c.closed = true
+	for d := range 2 {
+		if c.maxEnd[d] > c.next[d] {
+			c.t.Fatalf("%v %v: closed at %d, but chunks up to %d were given", c.info.ID, Direction(d), c.next[d], c.maxEnd[d])
+		}
+	}
+}
+
+// FuzzReassembly feeds random event sequences over a few connections that
+// share fds and generations, and checks after every event that deliveries
+// are contiguous and true, memory stays within bounds, and every handler
+// closes exactly once with nothing it was given left behind.
+func FuzzReassembly(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 10, 200, 1, 0, 0, 10, 200})
+	f.Add([]byte{0, 0, 20, 10, 200, 0, 0, 0, 10, 200, 0, 0, 0, 10, 200})
+	f.Add([]byte{0, 8, 5, 40, 20, 5, 9, 0, 0, 0, 6, 4, 0, 0, 0, 0, 4, 0, 30, 255})
+	f.Add([]byte{0, 1, 0, 63, 255, 0, 1, 100, 63, 255, 0, 1, 200, 63, 255, 7, 0, 0, 0, 0, 0, 1, 0, 63, 3})
+	f.Fuzz(fuzzReassembly)
+}
+
+func fuzzReassembly(t *testing.T, in []byte) {
+	{
+		cfg := TableConfig{MaxConns: 3, IdleTimeout: 2000, ReorderWindow: 100, MaxPendingBytes: 64, MaxPendingChunks: 4, MaxTotalPendingBytes: 160}
+		var made []*checker
+		given := map[givenKey]bool{}
+		tab := NewTable(cfg, func(info *Info) Handler {
+			c := &checker{t: t, info: info, given: given}
+			made = append(made, c)
+			return c
+		})
+		var cursor [2][2][2][2]uint64 // pid, fd, gen, dir: where the sender is
+		ts := int64(1)
+		for len(in) >= 5 {
+			b := in[:5]
+			in = in[5:]
+			pid, fd, gen, dir := b[1]&1, (b[1]>>1)&1, (b[1]>>2)&1, Direction((b[1]>>3)&1)
+			id := ID{PID: uint32(pid) + 1, FD: int32(fd), Gen: uint64(gen) + 1}
+			ts += int64(b[0]>>3) * 7
+			switch b[0] & 7 {
+			case 0, 1, 2, 3, 4:
+				cur := &cursor[pid][fd][gen][dir]
+				off := int64(*cur) + int64(int8(b[2]))
+				if b[2]&0x80 == 0 && b[2] > 32 {
+					off = int64(*cur) // mostly in order
+				}
+				off = max(off, 0)
+				n := uint32(b[3] % 64)
+				captured := n
+				if b[4] < 128 {
+					captured = min(n, uint32(b[4]%80))
+				}
+				data := make([]byte, captured)
+				for i := range data {
+					data[i] = truth(id, dir, uint64(off)+uint64(i))
+				}
+				*cur = uint64(off) + uint64(n)
+				for i := range data {
+					given[givenKey{id, dir, uint64(off) + uint64(i)}] = true
+				}
+				tab.Data(id, dir, uint64(off), n, data, ts-3, ts, uint32(off), 1)
+				// Whichever handler lives for id now got the chunk (the call
+				// may have made it), unless the chunk was stale.
+				if e := tab.conns[slotOf(id)]; e != nil && e.info.ID == id && n > 0 {
+					c := e.h.(*checker)
+					c.maxEnd[dir] = max(c.maxEnd[dir], uint64(off)+uint64(n))
+				}
+			case 5:
+				if b[2]&1 == 0 {
+					tab.Close(id, ts)
+					break
+				}
+				// The sender's cursors stand for the kernel's stream ends.
+				ends := [2]uint64{cursor[pid][fd][gen][Egress], cursor[pid][fd][gen][Ingress]}
+				e := tab.conns[slotOf(id)]
+				tab.CloseWithEnds(id, ts, ends)
+				if e != nil && e.info.ID == id {
+					c := e.h.(*checker)
+					for d := range 2 {
+						if c.started[d] && c.next[d] < ends[d] {
+							t.Fatalf("%v %v: closed at %d, before the end %d", id, Direction(d), c.next[d], ends[d])
+						}
+					}
+				}
+			case 6:
+				tab.Open(Info{ID: id, Role: Role(b[2] % 3), OpenedAt: ts})
+			case 7:
+				if b[2]&1 == 0 {
+					tab.ProcessExit(id.PID, ts)
+				} else {
+					tab.EvictIdle(ts + int64(b[3])*10)
+				}
+			}
+			checkBounds(t, tab)
+		}
+		tab.Flush(ts)
+		checkBounds(t, tab)
+		if tab.Len() != 0 || tab.pendingBytes != 0 {
+			t.Fatalf("after flush: %d live, %d pending", tab.Len(), tab.pendingBytes)
+		}
+		for _, c := range made {
+			if !c.closed {
+				t.Fatalf("%v never closed", c.info.ID)
+			}
+		}
+		s := tab.Stats()
+		ended := s.ClosedByClose.Load() + s.ClosedByExit.Load() + s.ClosedReplaced.Load() +
+			s.EvictedIdle.Load() + s.EvictedFull.Load() + s.ClosedAtFlush.Load()
+		if opened := s.Opened.Load() + s.OpenedFromData.Load(); opened != ended || opened != uint64(len(made)) {
+			t.Fatal(fmt.Sprintf("opened %d, ended %d, handlers %d", opened, ended, len(made)))
+		}
+	}
+}

@@ -1,0 +1,227 @@
+package procmeta
+
+import (
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// evictionSample is how many entries eviction looks at to pick a victim:
+// an approximation of LRU that costs O(1), not a scan of the cache.
+const evictionSample = 16
+
+// Cache maps pids to their Process. Observe and Forget come from the event
+// goroutine, Lookup from the correlator; all methods are safe for
+// concurrent use. It is consulted once per connection or exchange, never
+// per event, so one RWMutex is enough.
+type Cache struct {
+	cfg  Config
+	host string
+
+	mu    sync.RWMutex
+	procs map[uint32]*entry
+	tick  atomic.Uint64 // logical clock for least-recently-used
+
+	hits, misses, fallbacks   atomic.Uint64
+	readsFound, readsNotFound atomic.Uint64
+	evictions, expired        atomic.Uint64
+}
+
+type entry struct {
+	proc *Process
+	used atomic.Uint64 // tick of the last Observe or Lookup
+	// exiting is set by Forget (or for a process /proc no longer knows);
+	// Sweep removes the entry ExitGrace after exitAt. Both are guarded by
+	// Cache.mu.
+	exiting bool
+	exitAt  time.Time
+}
+
+// Stats is a snapshot of what the cache did.
+type Stats struct {
+	// Lookup outcomes: cached, read from /proc now, or built from the
+	// kernel comm because /proc no longer knew the pid.
+	Hits, Misses, Fallbacks uint64
+	// Reads of /proc (by Observe and Lookup), by whether the process was
+	// there.
+	ReadsFound, ReadsNotFound uint64
+	// Evictions are entries dropped to stay within MaxProcesses; Expired
+	// are entries Sweep removed after their exit grace.
+	Evictions, Expired uint64
+	// Processes is the number of entries now.
+	Processes int
+}
+
+// NewCache makes an empty cache. Zero Config fields take their defaults;
+// call Config.Validate first to reject negative ones.
+func NewCache(cfg Config) *Cache {
+	cfg = cfg.withDefaults()
+	host := cfg.HostName
+	if host == "" {
+		// Without a host name the attribute is left out; nothing else
+		// depends on it.
+		host, _ = os.Hostname()
+	}
+	return &Cache{cfg: cfg, host: host, procs: make(map[uint32]*entry)}
+}
+
+// Observe records the process behind pid the first time weft sees one of
+// its connections, while /proc still describes it. A pid already cached
+// and not exiting costs a map lookup; a pid Forget marked as exiting is
+// read again, since it is back (the kernel reused it, or the process
+// exec'd and was forgotten on purpose).
+func (c *Cache) Observe(pid uint32, comm string) {
+	c.mu.RLock()
+	e := c.procs[pid]
+	if e != nil && !e.exiting {
+		e.used.Store(c.tick.Add(1))
+		c.mu.RUnlock()
+		return
+	}
+	c.mu.RUnlock()
+	c.load(pid, comm)
+}
+
+// Lookup returns the process behind pid; never nil. An uncached pid is
+// read from /proc once; if /proc no longer knows it, the Process is made
+// from the kernel comm so the span still has a service name, and cached as
+// exiting so the next lookups neither read /proc again nor keep it for
+// ever.
+func (c *Cache) Lookup(pid uint32, comm string) *Process {
+	c.mu.RLock()
+	e := c.procs[pid]
+	if e != nil {
+		e.used.Store(c.tick.Add(1))
+		p := e.proc
+		c.mu.RUnlock()
+		c.hits.Add(1)
+		return p
+	}
+	c.mu.RUnlock()
+	p, found := c.load(pid, comm)
+	if found {
+		c.misses.Add(1)
+	} else {
+		c.fallbacks.Add(1)
+	}
+	return p
+}
+
+// load reads pid from /proc and caches the result. It returns the cached
+// Process, which is another goroutine's when that one stored first, and
+// whether /proc knew the pid.
+func (c *Cache) load(pid uint32, comm string) (*Process, bool) {
+	info := readProc(c.cfg.ProcRoot, pid)
+	if info.found {
+		c.readsFound.Add(1)
+	} else {
+		c.readsNotFound.Add(1)
+	}
+	p := newProcess(pid, comm, info, c.host)
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.procs[pid]
+	switch {
+	case old == nil:
+	case !old.exiting:
+		// A concurrent load won; its answer is as good as ours.
+		old.used.Store(c.tick.Add(1))
+		return old.proc, info.found
+	case !info.found:
+		// Keep what /proc said while the process lived over a fallback.
+		old.used.Store(c.tick.Add(1))
+		return old.proc, false
+	}
+	e := &entry{proc: p}
+	e.used.Store(c.tick.Add(1))
+	if !info.found {
+		e.exiting, e.exitAt = true, c.cfg.Now()
+	}
+	c.procs[pid] = e
+	for len(c.procs) > c.cfg.MaxProcesses {
+		c.evictLocked(pid)
+	}
+	return p, info.found
+}
+
+// evictLocked drops one entry other than keep: among a sample, an exiting
+// one if any, else the least recently used.
+func (c *Cache) evictLocked(keep uint32) {
+	var victim uint32
+	var best *entry
+	n := 0
+	for pid, e := range c.procs {
+		if pid == keep {
+			continue
+		}
+		if best == nil || better(e, best) {
+			victim, best = pid, e
+		}
+		if n++; n == evictionSample {
+			break
+		}
+	}
+	if best == nil {
+		return
+	}
+	delete(c.procs, victim)
+	c.evictions.Add(1)
+}
+
+// better reports whether a is a better eviction victim than b.
+func better(a, b *entry) bool {
+	if a.exiting != b.exiting {
+		return a.exiting
+	}
+	return a.used.Load() < b.used.Load()
+}
+
+// Forget marks pid as exited. The entry stays for Config.ExitGrace, since
+// spans of the process's last exchanges may still be built, and Sweep
+// removes it afterwards.
+func (c *Cache) Forget(pid uint32) {
+	c.mu.Lock()
+	if e := c.procs[pid]; e != nil && !e.exiting {
+		e.exiting, e.exitAt = true, c.cfg.Now()
+	}
+	c.mu.Unlock()
+}
+
+// Sweep removes entries whose exit grace has passed by now (a reading of
+// Config.Now's clock) and returns how many. Call it periodically.
+func (c *Cache) Sweep(now time.Time) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for pid, e := range c.procs {
+		if e.exiting && now.Sub(e.exitAt) >= c.cfg.ExitGrace {
+			delete(c.procs, pid)
+			n++
+		}
+	}
+	c.expired.Add(uint64(n))
+	return n
+}
+
+// Len returns the number of cached processes, exiting ones included.
+func (c *Cache) Len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.procs)
+}
+
+// Stats returns a snapshot of the counters.
+func (c *Cache) Stats() Stats {
+	return Stats{
+		Hits:          c.hits.Load(),
+		Misses:        c.misses.Load(),
+		Fallbacks:     c.fallbacks.Load(),
+		ReadsFound:    c.readsFound.Load(),
+		ReadsNotFound: c.readsNotFound.Load(),
+		Evictions:     c.evictions.Load(),
+		Expired:       c.expired.Load(),
+		Processes:     c.Len(),
+	}
+}

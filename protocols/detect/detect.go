@@ -1,0 +1,217 @@
+package detect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/weftrace/weft/conn"
+	"github.com/weftrace/weft/protocols"
+	"github.com/weftrace/weft/protocols/http1"
+)
+
+// entry is one protocol detect can pick.
+type entry struct {
+	proto protocols.Protocol
+	// match says whether a connection whose first captured bytes are b,
+	// moving in direction d, speaks the protocol. It must be cheap and
+	// must not keep b.
+	match func(d conn.Direction, b []byte) bool
+	// parser makes the connection's parser.
+	parser func(info *conn.Info, sink protocols.Sink, o *Options) conn.Handler
+}
+
+// registry is tried in order; the first match wins, so a protocol whose
+// first bytes could be mistaken for another's goes before it. A new
+// protocol (HTTP/2 preface, DNS over TCP, PostgreSQL startup) is one entry.
+var registry = []entry{
+	{
+		proto: protocols.HTTP1,
+		match: func(_ conn.Direction, b []byte) bool {
+			req, resp := http1.LooksLikeHTTP1(b)
+			return req || resp
+		},
+		parser: func(info *conn.Info, sink protocols.Sink, o *Options) conn.Handler {
+			return http1.New(info, sink, o.HTTP1)
+		},
+	},
+}
+
+// Defaults for Options fields left zero.
+const (
+	DefaultMaxWaitBytes    = 1 << 20
+	DefaultMaxWaitSegments = 16
+)
+
+// Options configure detection and the parsers it makes.
+type Options struct {
+	// HTTP1 is passed to every HTTP/1 parser.
+	HTTP1 http1.Options
+	// MaxWaitBytes and MaxWaitSegments bound how long a connection whose
+	// first segments were not captured waits for captured bytes before
+	// it is ignored: without its start a stream is rarely worth parsing.
+	MaxWaitBytes    uint64
+	MaxWaitSegments int
+	// Stats, shared by all connections, counts what detection decided;
+	// nil gives the factory a private one.
+	Stats *Stats
+}
+
+// Validate reports options that cannot work; zero values mean defaults.
+func (o Options) Validate() error {
+	var errs []error
+	if o.MaxWaitSegments < 0 {
+		errs = append(errs, fmt.Errorf("max wait segments %d is negative", o.MaxWaitSegments))
+	}
+	if err := o.HTTP1.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("http1: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// Stats counts detection decisions across connections.
+type Stats struct {
+	// Detected counts connections per protocol, indexed by Protocol.
+	Detected [protocols.Postgres + 1]atomic.Uint64
+	// Ignored counts connections whose first bytes matched nothing, or
+	// that never showed captured bytes within the wait bounds (GaveUp).
+	Ignored atomic.Uint64
+	GaveUp  atomic.Uint64
+	// IgnoredBytes counts stream bytes of ignored connections.
+	IgnoredBytes atomic.Uint64
+}
+
+// RegisterMetrics exposes the counters as observable counters on m.
+func (s *Stats) RegisterMetrics(m metric.Meter) error {
+	_, err := m.Int64ObservableCounter("weft_detect_connections",
+		metric.WithDescription("Connections handed to a protocol parser, by protocol."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			for _, e := range registry {
+				o.Observe(int64(s.Detected[e.proto].Load()), metric.WithAttributes(attribute.String("protocol", e.proto.String())))
+			}
+			return nil
+		}))
+	if err != nil {
+		return fmt.Errorf("register weft_detect_connections: %w", err)
+	}
+	for _, c := range []struct {
+		name, desc string
+		v          *atomic.Uint64
+	}{
+		{"weft_detect_ignored_connections", "Connections ignored because their first bytes matched no protocol or never were captured.", &s.Ignored},
+		{"weft_detect_gave_up_connections", "Connections ignored because no captured bytes came within the wait bounds.", &s.GaveUp},
+		{"weft_detect_ignored_bytes", "Stream bytes of ignored connections, dropped unparsed.", &s.IgnoredBytes},
+	} {
+		v := c.v
+		_, err := m.Int64ObservableCounter(c.name,
+			metric.WithDescription(c.desc),
+			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+				o.Observe(int64(v.Load()))
+				return nil
+			}))
+		if err != nil {
+			return fmt.Errorf("register %s: %w", c.name, err)
+		}
+	}
+	return nil
+}
+
+// New returns the factory of per-connection handlers that detect the
+// protocol and then parse with it, sending exchanges to sink.
+func New(sink protocols.Sink, opts Options) conn.HandlerFactory {
+	if opts.MaxWaitBytes == 0 {
+		opts.MaxWaitBytes = DefaultMaxWaitBytes
+	}
+	if opts.MaxWaitSegments <= 0 {
+		opts.MaxWaitSegments = DefaultMaxWaitSegments
+	}
+	if opts.Stats == nil {
+		opts.Stats = new(Stats)
+	}
+	if opts.HTTP1.Stats == nil {
+		// One set of parser counters for the factory, not one per
+		// connection.
+		opts.HTTP1.Stats = new(http1.Stats)
+	}
+	o := &opts
+	return func(info *conn.Info) conn.Handler {
+		return &handler{o: o, info: info, sink: sink}
+	}
+}
+
+// flushBytes is how many ignored bytes a connection counts locally before
+// adding them to the shared counter, to keep atomics off the per-segment
+// path of busy ignored connections.
+const flushBytes = 1 << 20
+
+// handler decides a connection's protocol, then forwards to its parser.
+type handler struct {
+	o    *Options
+	info *conn.Info
+	sink protocols.Sink
+
+	next    conn.Handler // the chosen parser
+	ignored bool
+
+	waitBytes uint64 // uncaptured bytes seen before any captured ones
+	waitSegs  int
+	unflushed uint64 // ignored bytes not yet in Stats
+}
+
+func (h *handler) Segment(s *conn.Segment) {
+	switch {
+	case h.next != nil:
+		h.next.Segment(s)
+	case h.ignored:
+		h.drop(s.Len())
+	case s.Data == nil:
+		h.waitBytes += s.Skip
+		h.waitSegs++
+		if h.waitBytes > h.o.MaxWaitBytes || h.waitSegs > h.o.MaxWaitSegments {
+			h.o.Stats.GaveUp.Add(1)
+			h.ignore()
+		}
+	case len(s.Data) > 0:
+		for i := range registry {
+			e := &registry[i]
+			if e.match(s.Dir, s.Data) {
+				h.o.Stats.Detected[e.proto].Add(1)
+				h.next = e.parser(h.info, h.sink, h.o)
+				h.next.Segment(s)
+				return
+			}
+		}
+		h.ignore()
+		h.drop(s.Len())
+	}
+}
+
+// ignore gives up on the connection; what it waited through counts as
+// ignored too.
+func (h *handler) ignore() {
+	h.ignored = true
+	h.o.Stats.Ignored.Add(1)
+	h.drop(h.waitBytes)
+}
+
+func (h *handler) drop(n uint64) {
+	h.unflushed += n
+	if h.unflushed >= flushBytes {
+		h.o.Stats.IgnoredBytes.Add(h.unflushed)
+		h.unflushed = 0
+	}
+}
+
+func (h *handler) Close(ts int64) {
+	if h.next != nil {
+		h.next.Close(ts)
+	}
+	if h.unflushed > 0 {
+		h.o.Stats.IgnoredBytes.Add(h.unflushed)
+		h.unflushed = 0
+	}
+}

@@ -1,0 +1,529 @@
+package http1
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/weftrace/weft/conn"
+	"github.com/weftrace/weft/protocols"
+)
+
+// chunk is one read the recording proxy made (see testdata/README.md).
+type chunk struct {
+	toServer bool
+	b        []byte
+}
+
+func loadRec(t testing.TB, name string) []chunk {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata", name+".rec"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cs []chunk
+	for len(raw) > 0 {
+		nl := bytes.IndexByte(raw, '\n')
+		if nl < 3 || (raw[0] != '>' && raw[0] != '<') || raw[1] != ' ' {
+			t.Fatalf("%s: bad record header %q", name, raw[:min(len(raw), 20)])
+		}
+		n, err := strconv.Atoi(string(raw[2:nl]))
+		if err != nil || nl+1+n+1 > len(raw) || raw[nl+1+n] != '\n' {
+			t.Fatalf("%s: bad record length %q", name, raw[:nl])
+		}
+		cs = append(cs, chunk{raw[0] == '>', raw[nl+1 : nl+1+n]})
+		raw = raw[nl+1+n+1:]
+	}
+	return cs
+}
+
+// Synthetic timing and sequence numbers for recorded chunks: chunk k ran
+// from chunkStart(k) to chunkEnd(k) on thread chunkTID(k). The client's
+// sequence space wraps early to exercise uint32 arithmetic.
+func chunkStart(k int) int64 { return 1_000_000 + int64(k)*1000 }
+func chunkEnd(k int) int64   { return chunkStart(k) + 400 }
+func chunkTID(k int) uint32  { return 500 + uint32(k) }
+
+const (
+	isnToServer = uint32(0xFFFF_FF00)
+	isnToClient = uint32(12345)
+	closeTS     = int64(999_999_999)
+)
+
+// stream is one direction of a recording, with the chunk each byte came in.
+type stream struct {
+	b      []byte
+	starts []int // offset of each of its chunks
+	index  []int // recording index of each of its chunks
+}
+
+func (s *stream) chunkAt(off int) int {
+	i := 0
+	for i+1 < len(s.starts) && s.starts[i+1] <= off {
+		i++
+	}
+	return s.index[i]
+}
+
+func streams(cs []chunk) (toServer, toClient stream) {
+	for k, c := range cs {
+		s := &toClient
+		if c.toServer {
+			s = &toServer
+		}
+		s.starts = append(s.starts, len(s.b))
+		s.index = append(s.index, k)
+		s.b = append(s.b, c.b...)
+	}
+	return toServer, toClient
+}
+
+// msg is one message as the oracle, built on net/http, frames it.
+type msg struct {
+	start, end int
+	body       [][2]int // body byte ranges: the bytes a parser may skip
+	method     string
+	status     int
+}
+
+type rng = [2]int
+
+// oracle frames the recording's messages with net/http's header parsing
+// and RFC 9112 6.3, independently of the parser under test.
+func oracle(t *testing.T, toServer, toClient []byte) (reqs, resps []msg) {
+	t.Helper()
+	for off := 0; off < len(toServer); {
+		he := bytes.Index(toServer[off:], []byte("\r\n\r\n"))
+		if he < 0 {
+			t.Fatalf("oracle: request head at %d never ends", off)
+		}
+		he += off + 4
+		r, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(toServer[off:he])))
+		if err != nil {
+			t.Fatalf("oracle: request at %d: %v", off, err)
+		}
+		m := msg{start: off, method: r.Method}
+		switch {
+		case len(r.TransferEncoding) > 0:
+			m.body, m.end = walkChunks(t, toServer, he)
+		case r.ContentLength > 0:
+			m.body, m.end = []rng{{he, he + int(r.ContentLength)}}, he+int(r.ContentLength)
+		default:
+			m.end = he
+		}
+		reqs = append(reqs, m)
+		off = m.end
+	}
+	final := 0
+	for off := 0; off < len(toClient); {
+		he := bytes.Index(toClient[off:], []byte("\r\n\r\n"))
+		if he < 0 {
+			t.Fatalf("oracle: response head at %d never ends", off)
+		}
+		he += off + 4
+		var req *http.Request
+		if final < len(reqs) {
+			req = &http.Request{Method: reqs[final].method}
+		}
+		r, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(toClient[off:he])), req)
+		if err != nil {
+			t.Fatalf("oracle: response at %d: %v", off, err)
+		}
+		m := msg{start: off, status: r.StatusCode}
+		switch {
+		case req != nil && req.Method == "HEAD", r.StatusCode < 200, r.StatusCode == 204, r.StatusCode == 304:
+			m.end = he
+		case len(r.TransferEncoding) > 0:
+			m.body, m.end = walkChunks(t, toClient, he)
+		case r.ContentLength >= 0:
+			m.body, m.end = []rng{{he, he + int(r.ContentLength)}}, he+int(r.ContentLength)
+		default:
+			m.body, m.end = []rng{{he, len(toClient)}}, len(toClient)
+		}
+		if r.StatusCode >= 200 {
+			final++
+		}
+		resps = append(resps, m)
+		off = m.end
+	}
+	return reqs, resps
+}
+
+func walkChunks(t *testing.T, b []byte, off int) (body []rng, end int) {
+	for {
+		nl := bytes.Index(b[off:], []byte("\r\n"))
+		if nl < 0 {
+			t.Fatalf("oracle: chunk line at %d never ends", off)
+		}
+		line, _, _ := strings.Cut(string(b[off:off+nl]), ";")
+		n, err := strconv.ParseInt(strings.TrimSpace(line), 16, 64)
+		if err != nil {
+			t.Fatalf("oracle: chunk size at %d: %v", off, err)
+		}
+		off += nl + 2
+		if n == 0 {
+			if bytes.HasPrefix(b[off:], []byte("\r\n")) {
+				return body, off + 2
+			}
+			te := bytes.Index(b[off:], []byte("\r\n\r\n"))
+			return body, off + te + 4
+		}
+		body = append(body, rng{off, off + int(n)})
+		off += int(n) + 2
+	}
+}
+
+// seg is a segment with its direction from the client's point of view.
+type seg struct {
+	toServer bool
+	k        int    // recording chunk it came from
+	off      int    // offset in its direction's stream
+	data     []byte // nil for a skip
+	skip     int
+}
+
+// cut turns the recording into segments. split(k, c) returns the lengths
+// to cut chunk k into; skippable(toServer, off) says whether a byte may be
+// replaced by a skip (runs of replaced bytes become one skip segment).
+func cut(cs []chunk, split func(k int, c chunk) []int, skipped func(toServer bool, off int) bool) []seg {
+	var out []seg
+	var offs [2]int
+	for k, c := range cs {
+		d := 0
+		if c.toServer {
+			d = 1
+		}
+		b := c.b
+		for _, n := range split(k, c) {
+			part := b[:n]
+			b = b[n:]
+			for len(part) > 0 {
+				off := offs[d]
+				sk := skipped != nil && skipped(c.toServer, off)
+				i := 1
+				for i < len(part) && (skipped != nil && skipped(c.toServer, off+i)) == sk {
+					i++
+				}
+				s := seg{toServer: c.toServer, k: k, off: off}
+				if sk {
+					s.skip = i
+				} else {
+					s.data = part[:i]
+				}
+				out = append(out, s)
+				offs[d] += i
+				part = part[i:]
+			}
+		}
+	}
+	return out
+}
+
+func whole(_ int, c chunk) []int { return []int{len(c.b)} }
+
+func bytewise(_ int, c chunk) []int {
+	n := make([]int, len(c.b))
+	for i := range n {
+		n[i] = 1
+	}
+	return n
+}
+
+func randomSplit(r *rand.Rand) func(int, chunk) []int {
+	return func(_ int, c chunk) []int {
+		var ns []int
+		for left := len(c.b); left > 0; {
+			n := min(left, 1+r.IntN(1+r.IntN(3000)))
+			ns = append(ns, n)
+			left -= n
+		}
+		return ns
+	}
+}
+
+// run feeds segments to a parser for the given role and closes it.
+func run(t testing.TB, role conn.Role, segs []seg, opts Options) []protocols.Exchange {
+	info := &conn.Info{Role: role}
+	var got []protocols.Exchange
+	p := New(info, func(x *protocols.Exchange) {
+		c := *x
+		h := *x.HTTP
+		c.HTTP = &h
+		got = append(got, c)
+	}, opts)
+	for _, s := range segs {
+		// Requests go client to server: egress for a client, ingress
+		// for a server. An unknown role is fed as the server side.
+		dir := conn.Ingress
+		if s.toServer == (role == conn.RoleClient) {
+			dir = conn.Egress
+		}
+		isn := isnToClient
+		if s.toServer {
+			isn = isnToServer
+		}
+		cs := conn.Segment{
+			Dir:    dir,
+			Offset: uint64(s.off),
+			Data:   s.data,
+			Skip:   uint64(s.skip),
+			Start:  chunkStart(s.k),
+			End:    chunkEnd(s.k),
+			Seq:    isn + uint32(s.off),
+			TID:    chunkTID(s.k),
+		}
+		p.Segment(&cs)
+	}
+	p.Close(closeTS)
+	return got
+}
+
+type fixture struct {
+	name string
+	want []protocols.HTTP
+}
+
+const (
+	tp   = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	curl = "curl/7.88.1"
+	gocl = "Go-http-client/1.1"
+)
+
+var fixtures = []fixture{
+	{"curl-nginx-keepalive", []protocols.HTTP{
+		{Method: "GET", Path: "/index.html", Version: "1.1", Status: 200, Host: "127.0.0.1:36929", UserAgent: curl, TraceParent: tp, TraceState: "weft=1", RequestBodySize: 0, ResponseBodySize: 64},
+		{Method: "GET", Path: "/missing", Version: "1.1", Status: 404, Host: "127.0.0.1:36929", UserAgent: curl, TraceParent: tp, TraceState: "weft=1", RequestBodySize: 0, ResponseBodySize: 153},
+		{Method: "GET", Path: "/big.txt", Version: "1.1", Status: 200, Host: "127.0.0.1:36929", UserAgent: curl, TraceParent: tp, TraceState: "weft=1", RequestBodySize: 0, ResponseBodySize: 102400},
+	}},
+	{"curl-nginx-head-304", []protocols.HTTP{
+		{Method: "HEAD", Path: "/index.html", Version: "1.1", Status: 200, Host: "127.0.0.1:36145", UserAgent: curl, RequestBodySize: 0, ResponseBodySize: 0},
+		{Method: "GET", Path: "/index.html", Version: "1.1", Status: 304, Host: "127.0.0.1:36145", UserAgent: curl, RequestBodySize: 0, ResponseBodySize: 0},
+	}},
+	{"curl-nginx-gzip-chunked", []protocols.HTTP{
+		{Method: "GET", Path: "/text.txt", Version: "1.1", Status: 200, Host: "127.0.0.1:45361", UserAgent: curl, RequestBodySize: 0, ResponseBodySize: 641},
+		{Method: "GET", Path: "/text.txt", Version: "1.1", Status: 200, Host: "127.0.0.1:45361", UserAgent: curl, RequestBodySize: 0, ResponseBodySize: 641},
+	}},
+	{"curl-python10", []protocols.HTTP{
+		{Method: "GET", Path: "/index.html", Version: "1.1", Status: 200, Host: "127.0.0.1:42077", UserAgent: curl, RequestBodySize: 0, ResponseBodySize: 64},
+	}},
+	{"curl-python11-keepalive", []protocols.HTTP{
+		{Method: "GET", Path: "/index.html", Version: "1.1", Status: 200, Host: "127.0.0.1:41321", UserAgent: curl, RequestBodySize: 0, ResponseBodySize: 64},
+		{Method: "GET", Path: "/big.txt", Version: "1.1", Status: 200, Host: "127.0.0.1:41321", UserAgent: curl, RequestBodySize: 0, ResponseBodySize: 102400},
+		{Method: "GET", Path: "/nope", Version: "1.1", Status: 404, Host: "127.0.0.1:41321", UserAgent: curl, RequestBodySize: 0, ResponseBodySize: 335},
+	}},
+	{"curl-go-expect-100", []protocols.HTTP{
+		{Method: "POST", Path: "/upload", Version: "1.1", Status: 201, Host: "127.0.0.1:39305", UserAgent: curl, RequestBodySize: 1 << 20, ResponseBodySize: 18},
+	}},
+	{"curl-go-http10-close", []protocols.HTTP{
+		{Method: "GET", Path: "/stream", Version: "1.0", Status: 200, Host: "127.0.0.1:41235", UserAgent: curl, RequestBodySize: 0, ResponseBodySize: 15045},
+	}},
+	{"go-go-keepalive", []protocols.HTTP{
+		{Method: "GET", Path: "/hello", Version: "1.1", Status: 200, Host: "127.0.0.1:33003", UserAgent: gocl, TraceParent: tp, RequestBodySize: 0, ResponseBodySize: 6},
+		{Method: "POST", Path: "/upload", Version: "1.1", Status: 201, Host: "127.0.0.1:33003", UserAgent: gocl, TraceParent: tp, RequestBodySize: 65536, ResponseBodySize: 16},
+		{Method: "POST", Path: "/upload", Version: "1.1", Status: 201, Host: "127.0.0.1:33003", UserAgent: gocl, TraceParent: tp, RequestBodySize: 8000, ResponseBodySize: 15},
+		{Method: "GET", Path: "/stream", Version: "1.1", Status: 200, Host: "127.0.0.1:33003", UserAgent: gocl, TraceParent: tp, RequestBodySize: 0, ResponseBodySize: 15045},
+		{Method: "HEAD", Path: "/hello", Version: "1.1", Status: 200, Host: "127.0.0.1:33003", UserAgent: gocl, TraceParent: tp, RequestBodySize: 0, ResponseBodySize: 0},
+		{Method: "GET", Path: "/nothing-here", Version: "1.1", Status: 404, Host: "127.0.0.1:33003", UserAgent: gocl, TraceParent: tp, RequestBodySize: 0, ResponseBodySize: 19},
+	}},
+	{"raw-nginx-pipelined", []protocols.HTTP{
+		{Method: "GET", Path: "/index.html", Version: "1.1", Status: 200, Host: "127.0.0.1:46573", UserAgent: "raw", RequestBodySize: 0, ResponseBodySize: 64},
+		{Method: "HEAD", Path: "/big.txt", Version: "1.1", Status: 200, Host: "127.0.0.1:46573", UserAgent: "raw", RequestBodySize: 0, ResponseBodySize: 0},
+		{Method: "GET", Path: "/missing", Version: "1.1", Status: 404, Host: "127.0.0.1:46573", UserAgent: "raw", RequestBodySize: 0, ResponseBodySize: 153},
+	}},
+}
+
+// expect builds the exchanges a parser must emit for a fixture seen from
+// role: the HTTP fields from the table, timing and sequence numbers from
+// the oracle's framing of the recording.
+func expect(t *testing.T, f fixture, cs []chunk, role conn.Role) []protocols.Exchange {
+	t.Helper()
+	toServer, toClient := streams(cs)
+	reqs, resps := oracle(t, toServer.b, toClient.b)
+	var finals []msg
+	for _, r := range resps {
+		if r.status >= 200 {
+			finals = append(finals, r)
+		}
+	}
+	if len(reqs) != len(f.want) || len(finals) != len(f.want) {
+		t.Fatalf("oracle found %d requests and %d final responses, table has %d", len(reqs), len(finals), len(f.want))
+	}
+	xrole := role
+	if role == conn.RoleUnknown {
+		xrole = conn.RoleServer // run feeds unknown roles as the server
+	}
+	var want []protocols.Exchange
+	for i := range f.want {
+		if finals[i].status != f.want[i].Status {
+			t.Fatalf("oracle pairs status %d with request %d, table says %d", finals[i].status, i, f.want[i].Status)
+		}
+		rk, ek := toServer.chunkAt(reqs[i].start), toClient.chunkAt(finals[i].end-1)
+		start := chunkEnd(rk)
+		if xrole == conn.RoleClient {
+			start = chunkStart(rk)
+		}
+		h := f.want[i]
+		want = append(want, protocols.Exchange{
+			Role: xrole, Protocol: protocols.HTTP1,
+			Start: start, End: chunkEnd(ek),
+			RequestSeq: isnToServer + uint32(reqs[i].start), RequestTID: chunkTID(rk),
+			HTTP: &h,
+		})
+	}
+	return want
+}
+
+func diff(got, want []protocols.Exchange) string {
+	var b strings.Builder
+	for i := range max(len(got), len(want)) {
+		var g, w string
+		if i < len(got) {
+			g = fmtX(got[i])
+		}
+		if i < len(want) {
+			w = fmtX(want[i])
+		}
+		if g != w {
+			fmt.Fprintf(&b, "exchange %d:\n got  %s\n want %s\n", i, g, w)
+		}
+	}
+	return b.String()
+}
+
+func fmtX(x protocols.Exchange) string {
+	return fmt.Sprintf("role=%v proto=%v start=%d end=%d seq=%d tid=%d %+v", x.Role, x.Protocol, x.Start, x.End, x.RequestSeq, x.RequestTID, *x.HTTP)
+}
+
+func TestFixtures(t *testing.T) {
+	for _, f := range fixtures {
+		cs := loadRec(t, f.name)
+		toServer, toClient := streams(cs)
+		reqs, resps := oracle(t, toServer.b, toClient.b)
+		bodies := [2]map[int]bool{{}, {}} // [toServer] body offsets
+		for i, ms := range [][]msg{resps, reqs} {
+			for _, m := range ms {
+				for _, r := range m.body {
+					for o := r[0]; o < r[1]; o++ {
+						bodies[i][o] = true
+					}
+				}
+			}
+		}
+		isBody := func(toServer bool, off int) bool {
+			if toServer {
+				return bodies[1][off]
+			}
+			return bodies[0][off]
+		}
+		r := rand.New(rand.NewPCG(1, uint64(len(f.name))))
+		// A capture limit: bytes past the first 256 of each read are lost
+		// where they are body bytes.
+		var capOff [2]map[int]bool
+		capOff[0], capOff[1] = map[int]bool{}, map[int]bool{}
+		var offs [2]int
+		for _, c := range cs {
+			d := 0
+			if c.toServer {
+				d = 1
+			}
+			for i := range c.b {
+				if i >= 256 && isBody(c.toServer, offs[d]+i) {
+					capOff[d][offs[d]+i] = true
+				}
+			}
+			offs[d] += len(c.b)
+		}
+		truncated := func(toServer bool, off int) bool {
+			if toServer {
+				return capOff[1][off]
+			}
+			return capOff[0][off]
+		}
+		// Random runs of body bytes lost.
+		lost := [2]map[int]bool{{}, {}}
+		for d, s := range []stream{toClient, toServer} {
+			for _, o := range r.Perm(len(s.b))[:len(s.b)/50] {
+				for k := o; k < o+r.IntN(4000) && isBody(d == 1, k); k++ {
+					lost[d][k] = true
+				}
+			}
+		}
+		randomLoss := func(toServer bool, off int) bool {
+			if toServer {
+				return lost[1][off]
+			}
+			return lost[0][off]
+		}
+		feeds := []struct {
+			name  string
+			split func(int, chunk) []int
+			skip  func(bool, int) bool
+		}{
+			{"whole", whole, nil},
+			// With the role unknown the parser needs a segment that
+			// starts with a whole request or status line to infer it, so
+			// one-byte segments are for known roles only.
+			{"bytewise", bytewise, nil},
+			{"random1", randomSplit(r), nil},
+			{"random2", randomSplit(r), nil},
+			{"bodies-skipped", whole, isBody},
+			{"capture-limit", whole, truncated},
+			{"random-loss", randomSplit(r), randomLoss},
+		}
+		for _, role := range []conn.Role{conn.RoleClient, conn.RoleServer, conn.RoleUnknown} {
+			want := expect(t, f, cs, role)
+			for _, fd := range feeds {
+				if role == conn.RoleUnknown && fd.name == "bytewise" {
+					continue
+				}
+				t.Run(fmt.Sprintf("%s/%v/%s", f.name, role, fd.name), func(t *testing.T) {
+					var stats Stats
+					got := run(t, role, cut(cs, fd.split, fd.skip), Options{Stats: &stats})
+					if d := diff(got, want); d != "" {
+						t.Error(d)
+					}
+					if n := stats.Malformed.Load() + stats.Desyncs.Load() + stats.Orphans.Load() + stats.Unanswered.Load(); n != 0 {
+						t.Errorf("counted %d malformed/desync/orphan/unanswered, want none", n)
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestFixturesEverySplit cuts each small recording into two segments at
+// every possible offset, in both directions.
+func TestFixturesEverySplit(t *testing.T) {
+	for _, f := range fixtures {
+		cs := loadRec(t, f.name)
+		total := 0
+		for _, c := range cs {
+			total += len(c.b)
+		}
+		if total > 20000 {
+			continue
+		}
+		want := expect(t, f, cs, conn.RoleServer)
+		for k := range cs {
+			for at := 1; at < len(cs[k].b); at++ {
+				split := func(j int, c chunk) []int {
+					if j != k {
+						return []int{len(c.b)}
+					}
+					return []int{at, len(c.b) - at}
+				}
+				got := run(t, conn.RoleServer, cut(cs, split, nil), Options{})
+				if d := diff(got, want); d != "" {
+					t.Fatalf("%s: chunk %d split at %d:\n%s", f.name, k, at, d)
+				}
+			}
+		}
+	}
+}
