@@ -1,9 +1,6 @@
 package conn
 
-import (
-	"fmt"
-	"testing"
-)
+import "testing"
 
 // truth is the byte at off in a stream: every captured byte the fuzzer
 // sends is truth, so any delivered byte that is not was made up or moved.
@@ -83,94 +80,94 @@ func FuzzReassembly(f *testing.F) {
 }
 
 func fuzzReassembly(t *testing.T, in []byte) {
-	{
-		cfg := TableConfig{MaxConns: 3, IdleTimeout: 2000, ReorderWindow: 100, MaxPendingBytes: 64, MaxPendingChunks: 4, MaxTotalPendingBytes: 160}
-		var made []*checker
-		given := map[givenKey]bool{}
-		tab := NewTable(cfg, func(info *Info) Handler {
-			c := &checker{t: t, info: info, given: given}
-			made = append(made, c)
-			return c
-		})
-		var cursor [2][2][2][2]uint64 // pid, fd, gen, dir: where the sender is
-		ts := int64(1)
-		for len(in) >= 5 {
-			b := in[:5]
-			in = in[5:]
-			pid, fd, gen, dir := b[1]&1, (b[1]>>1)&1, (b[1]>>2)&1, Direction((b[1]>>3)&1)
-			id := ID{PID: uint32(pid) + 1, FD: int32(fd), Gen: uint64(gen) + 1}
-			ts += int64(b[0]>>3) * 7
-			switch b[0] & 7 {
-			case 0, 1, 2, 3, 4:
-				cur := &cursor[pid][fd][gen][dir]
-				off := int64(*cur) + int64(int8(b[2]))
-				if b[2]&0x80 == 0 && b[2] > 32 {
-					off = int64(*cur) // mostly in order
-				}
-				off = max(off, 0)
-				n := uint32(b[3] % 64)
-				captured := n
-				if b[4] < 128 {
-					captured = min(n, uint32(b[4]%80))
-				}
-				data := make([]byte, captured)
-				for i := range data {
-					data[i] = truth(id, dir, uint64(off)+uint64(i))
-				}
-				*cur = uint64(off) + uint64(n)
-				for i := range data {
-					given[givenKey{id, dir, uint64(off) + uint64(i)}] = true
-				}
-				tab.Data(id, dir, uint64(off), n, data, ts-3, ts, uint32(off), 1)
-				// Whichever handler lives for id now got the chunk (the call
-				// may have made it), unless the chunk was stale.
-				if e := tab.conns[slotOf(id)]; e != nil && e.info.ID == id && n > 0 {
-					c := e.h.(*checker)
-					c.maxEnd[dir] = max(c.maxEnd[dir], uint64(off)+uint64(n))
-				}
-			case 5:
-				if b[2]&1 == 0 {
-					tab.Close(id, ts)
-					break
-				}
-				// The sender's cursors stand for the kernel's stream ends.
-				ends := [2]uint64{cursor[pid][fd][gen][Egress], cursor[pid][fd][gen][Ingress]}
-				e := tab.conns[slotOf(id)]
-				tab.CloseWithEnds(id, ts, ends)
-				if e != nil && e.info.ID == id {
-					c := e.h.(*checker)
-					for d := range 2 {
-						if c.started[d] && c.next[d] < ends[d] {
-							t.Fatalf("%v %v: closed at %d, before the end %d", id, Direction(d), c.next[d], ends[d])
-						}
+	cfg := TableConfig{MaxConns: 3, IdleTimeout: 2000, ReorderWindow: 100, MaxPendingBytes: 64, MaxPendingChunks: 4, MaxTotalPendingBytes: 160}
+	var made []*checker
+	given := map[givenKey]bool{}
+	tab := NewTable(cfg, func(info *Info) Handler {
+		c := &checker{t: t, info: info, given: given}
+		made = append(made, c)
+		return c
+	})
+	tab.minArena, tab.maxArena = 8, 2*cfg.MaxPendingBytes // reach compaction with small chunks
+
+	// Each 5-byte record is one event: kind and time step, connection and
+	// direction, offset delta, length, captured length.
+	var cursor [2][2][2][2]uint64 // pid, fd, gen, dir: where each sender is
+	ts := int64(1)
+	for ; len(in) >= 5; in = in[5:] {
+		b := in[:5]
+		pid, fd, gen, dir := b[1]&1, (b[1]>>1)&1, (b[1]>>2)&1, Direction((b[1]>>3)&1)
+		id := ID{PID: uint32(pid) + 1, FD: int32(fd), Gen: uint64(gen) + 1}
+		ts += int64(b[0]>>3) * 7
+		switch b[0] & 7 {
+		case 0, 1, 2, 3, 4:
+			cur := &cursor[pid][fd][gen][dir]
+			off := int64(*cur) + int64(int8(b[2]))
+			if b[2]&0x80 == 0 && b[2] > 32 {
+				off = int64(*cur) // mostly in order
+			}
+			off = max(off, 0)
+			n := uint32(b[3] % 64)
+			captured := n
+			if b[4] < 128 {
+				captured = min(n, uint32(b[4]%80))
+			}
+			data := make([]byte, captured)
+			for i := range data {
+				data[i] = truth(id, dir, uint64(off)+uint64(i))
+				given[givenKey{id, dir, uint64(off) + uint64(i)}] = true
+			}
+			*cur = uint64(off) + uint64(n)
+			tab.Data(id, dir, uint64(off), n, data, ts-3, ts, uint32(off), 1)
+			// Whichever handler lives for id now got the chunk (the call
+			// may have made it), unless the chunk was stale.
+			if e := tab.conns[slotOf(id)]; e != nil && e.info.ID == id && n > 0 {
+				c := e.h.(*checker)
+				c.maxEnd[dir] = max(c.maxEnd[dir], uint64(off)+uint64(n))
+			}
+		case 5:
+			if b[2]&1 == 0 {
+				tab.Close(id, ts)
+				break
+			}
+			// The senders' cursors stand for the kernel's stream ends.
+			ends := [2]uint64{cursor[pid][fd][gen][Egress], cursor[pid][fd][gen][Ingress]}
+			e := tab.conns[slotOf(id)]
+			tab.CloseWithEnds(id, ts, ends)
+			if e != nil && e.info.ID == id {
+				c := e.h.(*checker)
+				for d := range 2 {
+					if c.started[d] && c.next[d] < ends[d] {
+						t.Fatalf("%v %v: closed at %d, before the end %d", id, Direction(d), c.next[d], ends[d])
 					}
 				}
-			case 6:
-				tab.Open(Info{ID: id, Role: Role(b[2] % 3), OpenedAt: ts})
-			case 7:
-				if b[2]&1 == 0 {
-					tab.ProcessExit(id.PID, ts)
-				} else {
-					tab.EvictIdle(ts + int64(b[3])*10)
-				}
 			}
-			checkBounds(t, tab)
+		case 6:
+			tab.Open(Info{ID: id, Role: Role(b[2] % 3), OpenedAt: ts})
+		case 7:
+			if b[2]&1 == 0 {
+				tab.ProcessExit(id.PID, ts)
+			} else {
+				tab.EvictIdle(ts + int64(b[3])*10)
+			}
 		}
-		tab.Flush(ts)
 		checkBounds(t, tab)
-		if tab.Len() != 0 || tab.pendingBytes != 0 {
-			t.Fatalf("after flush: %d live, %d pending", tab.Len(), tab.pendingBytes)
+	}
+
+	tab.Flush(ts)
+	checkBounds(t, tab)
+	if tab.Len() != 0 || tab.pendingBytes != 0 {
+		t.Fatalf("after flush: %d live, %d pending", tab.Len(), tab.pendingBytes)
+	}
+	for _, c := range made {
+		if !c.closed {
+			t.Fatalf("%v never closed", c.info.ID)
 		}
-		for _, c := range made {
-			if !c.closed {
-				t.Fatalf("%v never closed", c.info.ID)
-			}
-		}
-		s := tab.Stats()
-		ended := s.ClosedByClose.Load() + s.ClosedByExit.Load() + s.ClosedReplaced.Load() +
-			s.EvictedIdle.Load() + s.EvictedFull.Load() + s.ClosedAtFlush.Load()
-		if opened := s.Opened.Load() + s.OpenedFromData.Load(); opened != ended || opened != uint64(len(made)) {
-			t.Fatal(fmt.Sprintf("opened %d, ended %d, handlers %d", opened, ended, len(made)))
-		}
+	}
+	s := tab.Stats()
+	ended := s.ClosedByClose.Load() + s.ClosedByExit.Load() + s.ClosedReplaced.Load() +
+		s.EvictedIdle.Load() + s.EvictedFull.Load() + s.ClosedAtFlush.Load()
+	if opened := s.Opened.Load() + s.OpenedFromData.Load(); opened != ended || opened != uint64(len(made)) {
+		t.Fatalf("opened %d, ended %d, handlers %d", opened, ended, len(made))
 	}
 }

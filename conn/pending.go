@@ -8,7 +8,8 @@ type held struct {
 	arrived int64 // event clock at arrival, for the reorder window
 }
 
-// minArena is the smallest copy buffer worth keeping.
+// minArena is the smallest copy buffer worth keeping (tests lower a
+// table's to reach the compaction paths with small inputs).
 const minArena = 4 << 10
 
 // maxFree bounds each free list, so memory that a burst of reordering took
@@ -143,7 +144,7 @@ func (t *Table) store(s *stream, data []byte) []byte {
 // as is live, up to twice MaxPendingBytes, so moves stay rare.
 func (t *Table) regrow(s *stream, n int) {
 	need := s.heldBytes + n
-	size := minArena
+	size := t.minArena
 	for size < 2*need {
 		size *= 2
 	}

@@ -363,3 +363,39 @@ func checkBounds(t testing.TB, tab *Table) {
 		t.Fatalf("free lists: %d bufs, %d held slices", len(tab.freeBufs), len(tab.freeHeld))
 	}
 }
+
+// TestArenaCompaction keeps a stream holding data for a long time while
+// chunks come and go, so its copy buffer fills with dead bytes and must be
+// compacted, not grown without bound; the bytes must survive the moves.
+func TestArenaCompaction(t *testing.T) {
+	id := ID{PID: 1, FD: 1, Gen: 1}
+	cfg := TableConfig{MaxPendingBytes: 1 << 10, MaxPendingChunks: 8, ReorderWindow: 1 << 40}
+	tab, rs := newTestTable(cfg)
+	tab.Open(Info{ID: id, Role: RoleClient})
+	const far = 1 << 20
+	send(tab, id, Egress, far, "far", 0) // never reached: keeps the stream holding
+	chunk := func(k uint64) string {
+		b := make([]byte, 100)
+		for i := range b {
+			b[i] = byte(k + uint64(i))
+		}
+		return string(b)
+	}
+	for k := uint64(0); k < 200; k += 2 {
+		send(tab, id, Egress, (k+1)*100, chunk(k+1), 0)
+		send(tab, id, Egress, k*100, chunk(k), 0)
+		checkBounds(t, tab)
+	}
+	r := rs.only(t)
+	if len(r.segs) != 200 {
+		t.Fatalf("segments: got %d, want 200", len(r.segs))
+	}
+	for k, s := range r.segs {
+		if s.Offset != uint64(k)*100 || string(s.Data) != chunk(uint64(k)) {
+			t.Fatalf("segment %d at %d: bytes moved wrong", k, s.Offset)
+		}
+	}
+	if c := cap(tab.conns[slotOf(id)].streams[Egress].arena); c > tab.maxArena {
+		t.Errorf("arena grew to %d, over %d", c, tab.maxArena)
+	}
+}

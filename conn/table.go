@@ -8,6 +8,7 @@ type Table struct {
 	cfg        TableConfig
 	window     int64 // cfg.ReorderWindow in ns
 	idle       int64 // cfg.IdleTimeout in ns
+	minArena   int   // smallest per-stream copy buffer
 	maxArena   int   // largest per-stream copy buffer
 	newHandler HandlerFactory
 
@@ -79,6 +80,7 @@ func NewTable(cfg TableConfig, newHandler HandlerFactory) *Table {
 		cfg:        cfg,
 		window:     int64(cfg.ReorderWindow),
 		idle:       int64(cfg.IdleTimeout),
+		minArena:   minArena,
 		maxArena:   max(minArena, 2*cfg.MaxPendingBytes),
 		newHandler: newHandler,
 		conns:      make(map[slot]*entry),

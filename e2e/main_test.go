@@ -72,6 +72,9 @@ func setup() (*suiteEnv, error) {
 	if s.root, err = repoRoot(); err != nil {
 		return s, err
 	}
+	if _, err := jaegerBinary(); err != nil {
+		return s, err
+	}
 	if s.dir, err = os.MkdirTemp("", "weft-e2e-"); err != nil {
 		return s, err
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"net/url"
 	"slices"
 	"strings"
@@ -252,4 +253,26 @@ func validHeaderKey(k string) bool {
 		}
 	}
 	return true
+}
+
+// protocolHint catches the usual mix-up of the two OTLP ports: the
+// specification's default protocol is http/protobuf, also on 4317.
+func protocolHint(c Config) string {
+	if c.ResolvedExporter() != ExporterOTLP {
+		return ""
+	}
+	ep := c.ResolvedEndpoint()
+	var port string
+	if u, err := url.Parse(ep); err == nil && u.Host != "" {
+		port = u.Port()
+	} else if _, p, err := net.SplitHostPort(ep); err == nil {
+		port = p
+	}
+	switch {
+	case c.Protocol == ProtocolHTTPProtobuf && port == "4317":
+		return "otlp endpoint port 4317 is the gRPC port; set OTEL_EXPORTER_OTLP_PROTOCOL=grpc if the collector speaks gRPC there"
+	case c.Protocol == ProtocolGRPC && port == "4318":
+		return "otlp endpoint port 4318 is the HTTP port; set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf if the collector speaks HTTP there"
+	}
+	return ""
 }

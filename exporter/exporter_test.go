@@ -139,7 +139,7 @@ func TestNoRetryOnPermanentError(t *testing.T) {
 
 func TestRetryBoundedByExportTimeout(t *testing.T) {
 	cfg := pipelineConfig()
-	cfg.ExportTimeout = 20 * time.Millisecond
+	cfg.ExportTimeout = 200 * time.Millisecond
 	f := &fakeSender{errAll: Retryable(errors.New("unavailable"), 0)}
 	e := newPipeline(t, cfg, f)
 	e.Submit(namedSpan("0"))

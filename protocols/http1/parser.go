@@ -469,7 +469,7 @@ func (p *Parser) finish(d conn.Direction, s *conn.Segment) {
 	}
 	if p.hasCur {
 		p.hasCur = false
-		p.emit(&p.cur, p.status, sd.body, sd.lastEnd)
+		p.emit(&p.cur, p.status, sd.body, s.End)
 	}
 }
 

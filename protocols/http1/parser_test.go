@@ -375,6 +375,13 @@ func TestFraming(t *testing.T) {
 			malform: 1,
 		},
 		{
+			name:    "chunk data not followed by CRLF",
+			reqs:    []string{get},
+			resps:   []string{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXY0\r\n\r\n"},
+			want:    "GET /a 200 0/-1; ",
+			malform: 1,
+		},
+		{
 			name:    "header line without colon",
 			reqs:    []string{"GET /a HTTP/1.1\r\nno colon here\r\n\r\n", get},
 			resps:   []string{ok("")},
