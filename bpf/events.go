@@ -10,9 +10,10 @@ import (
 // by hand). Ring buffer samples are decoded in place: a sample's bytes are
 // reinterpreted as these structs after a length check.
 type (
-	ConnEvent = weftWeftConnEvent
-	DataEvent = weftWeftDataEvent
-	ProcEvent = weftWeftProcEvent
+	ConnEvent     = weftWeftConnEvent
+	DataEvent     = weftWeftDataEvent
+	ProcEvent     = weftWeftProcEvent
+	ProcInfoEvent = weftWeftProcInfoEvent
 )
 
 // Event kinds, roles, directions and data ops as the kernel sends them.
@@ -21,6 +22,7 @@ const (
 	EventConnClose = uint32(weftWeftEventKindEVENT_CONN_CLOSE)
 	EventData      = uint32(weftWeftEventKindEVENT_DATA)
 	EventProcExit  = uint32(weftWeftEventKindEVENT_PROC_EXIT)
+	EventProcInfo  = uint32(weftWeftEventKindEVENT_PROC_INFO)
 
 	RoleUnknown = uint16(weftWeftRoleROLE_UNKNOWN)
 	RoleClient  = uint16(weftWeftRoleROLE_CLIENT)
@@ -39,6 +41,7 @@ const (
 	connEventSize = int(unsafe.Sizeof(ConnEvent{}))
 	dataEventSize = int(unsafe.Sizeof(DataEvent{}))
 	procEventSize = int(unsafe.Sizeof(ProcEvent{}))
+	procInfoSize  = int(unsafe.Sizeof(ProcInfoEvent{}))
 )
 
 // Tuple returns the connection's local and remote address. IPv4-mapped IPv6
@@ -59,8 +62,12 @@ func addr(family uint16, b *[16]uint8) netip.Addr {
 }
 
 // CommString returns the task name the kernel reported.
-func (e *ConnEvent) CommString() string {
-	b := e.Comm[:]
+func (e *ConnEvent) CommString() string { return cString(e.Comm[:]) }
+
+// CommString returns the task name the kernel reported.
+func (e *ProcInfoEvent) CommString() string { return cString(e.Comm[:]) }
+
+func cString(b []byte) string {
 	if i := bytes.IndexByte(b, 0); i >= 0 {
 		b = b[:i]
 	}
@@ -74,6 +81,10 @@ type Handler interface {
 	ConnClose(ev *ConnEvent)
 	Data(ev *DataEvent, payload []byte)
 	ProcessExit(ev *ProcEvent)
+	// ProcessInfo gives a process's argument and environment blocks, read
+	// from its memory when its first connection was seen. Keep nothing of
+	// env beyond what is needed: it may hold secrets.
+	ProcessInfo(ev *ProcInfoEvent, argv, env []byte)
 	// Tick is called at least once per poll interval, between events, with
 	// the monotonic time, so the handler can run timers on its own goroutine.
 	Tick(now int64)
@@ -111,6 +122,16 @@ func dispatch(sample []byte, h Handler) bool {
 			return false
 		}
 		h.ProcessExit((*ProcEvent)(unsafe.Pointer(&sample[0])))
+	case EventProcInfo:
+		if len(sample) < procInfoSize {
+			return false
+		}
+		ev := (*ProcInfoEvent)(unsafe.Pointer(&sample[0]))
+		payload := sample[procInfoSize:]
+		if uint64(ev.ArgvLen)+uint64(ev.EnvLen) > uint64(len(payload)) {
+			return false
+		}
+		h.ProcessInfo(ev, payload[:ev.ArgvLen], payload[ev.ArgvLen:ev.ArgvLen+ev.EnvLen])
 	default:
 		return false
 	}

@@ -11,8 +11,9 @@ type probe struct {
 }
 
 // probes is every hook weft attaches. Socket I/O and the connection life
-// are required: without them there is nothing to trace. Process exit only
-// frees state sooner (idle eviction catches the rest), so it is optional.
+// are required: without them there is nothing to trace. Process exit and
+// exec only free state sooner or re-announce a process (idle eviction and
+// /proc catch the rest), so they are optional.
 var probes = []probe{
 	{"syscalls", "sys_enter_read", func(p *weftPrograms) *ebpf.Program { return p.EnterRead }, true},
 	{"syscalls", "sys_exit_read", func(p *weftPrograms) *ebpf.Program { return p.ExitRead }, true},
@@ -38,4 +39,5 @@ var probes = []probe{
 	{"syscalls", "sys_exit_accept4", func(p *weftPrograms) *ebpf.Program { return p.ExitAccept4 }, true},
 	{"syscalls", "sys_enter_close", func(p *weftPrograms) *ebpf.Program { return p.EnterClose }, true},
 	{"sched", "sched_process_exit", func(p *weftPrograms) *ebpf.Program { return p.ProcessExit }, false},
+	{"sched", "sched_process_exec", func(p *weftPrograms) *ebpf.Program { return p.ProcessExec }, false},
 }

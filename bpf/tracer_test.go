@@ -58,6 +58,9 @@ type recorder struct {
 	closes []ConnEvent
 	data   map[[2]uint64][]byte // (gen, dir) -> bytes in offset order
 	gaps   int
+
+	argv0      string
+	envHasPath bool
 }
 
 func (r *recorder) ConnOpen(ev *ConnEvent) {
@@ -80,6 +83,15 @@ func (r *recorder) Data(ev *DataEvent, payload []byte) {
 	r.data[k] = append(r.data[k], payload...)
 }
 func (r *recorder) ProcessExit(*ProcEvent) {}
+func (r *recorder) ProcessInfo(ev *ProcInfoEvent, argv, env []byte) {
+	if int(ev.Tgid) != os.Getpid() {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.argv0 = string(bytes.SplitN(argv, []byte{0}, 2)[0])
+	r.envHasPath = bytes.Contains(env, []byte("PATH="))
+}
 func (r *recorder) Tick(int64)             {}
 
 func (r *recorder) streams(port uint16) (client, server map[uint8][]byte, ok bool) {
@@ -165,6 +177,12 @@ func TestCaptureTCP(t *testing.T) {
 			t.Fatalf("no matching events (ok=%v client=%v server=%v)", ok, client, server)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	rec.mu.Lock()
+	argv0, envHasPath := rec.argv0, rec.envHasPath
+	rec.mu.Unlock()
+	if argv0 != os.Args[0] || !envHasPath {
+		t.Fatalf("process info: argv[0] %q (want %q), env has PATH: %v", argv0, os.Args[0], envHasPath)
 	}
 	lost, err := tr.Lost()
 	if err != nil {

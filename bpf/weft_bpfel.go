@@ -107,6 +107,7 @@ const (
 	weftWeftEventKindEVENT_CONN_CLOSE weftWeftEventKind = 2
 	weftWeftEventKindEVENT_DATA       weftWeftEventKind = 3
 	weftWeftEventKindEVENT_PROC_EXIT  weftWeftEventKind = 4
+	weftWeftEventKindEVENT_PROC_INFO  weftWeftEventKind = 5
 )
 
 type weftWeftProcEvent struct {
@@ -114,6 +115,16 @@ type weftWeftProcEvent struct {
 	Kind uint32
 	Tgid uint32
 	TsNs uint64
+}
+
+type weftWeftProcInfoEvent struct {
+	_       structs.HostLayout
+	Kind    uint32
+	Tgid    uint32
+	TsNs    uint64
+	ArgvLen uint32
+	EnvLen  uint32
+	Comm    [16]uint8
 }
 
 type weftWeftRole uint32
@@ -128,46 +139,49 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	weftMapConns           = "conns"
-	weftMapEvents          = "events"
-	weftMapInflight        = "inflight"
-	weftMapLost            = "lost"
-	weftMapPending         = "pending"
-	weftMapScratchBuf      = "scratch_buf"
-	weftProgEnterClose     = "enter_close"
-	weftProgEnterConnect   = "enter_connect"
-	weftProgEnterRead      = "enter_read"
-	weftProgEnterReadv     = "enter_readv"
-	weftProgEnterRecvfrom  = "enter_recvfrom"
-	weftProgEnterRecvmsg   = "enter_recvmsg"
-	weftProgEnterSendfile  = "enter_sendfile"
-	weftProgEnterSendmsg   = "enter_sendmsg"
-	weftProgEnterSendto    = "enter_sendto"
-	weftProgEnterWrite     = "enter_write"
-	weftProgEnterWritev    = "enter_writev"
-	weftProgExitAccept     = "exit_accept"
-	weftProgExitAccept4    = "exit_accept4"
-	weftProgExitConnect    = "exit_connect"
-	weftProgExitRead       = "exit_read"
-	weftProgExitReadv      = "exit_readv"
-	weftProgExitRecvfrom   = "exit_recvfrom"
-	weftProgExitRecvmsg    = "exit_recvmsg"
-	weftProgExitSendfile   = "exit_sendfile"
-	weftProgExitSendmsg    = "exit_sendmsg"
-	weftProgExitSendto     = "exit_sendto"
-	weftProgExitWrite      = "exit_write"
-	weftProgExitWritev     = "exit_writev"
-	weftProgProcessExit    = "process_exit"
-	weftVarCaptureSize     = "capture_size"
-	weftVarSelfTgid        = "self_tgid"
-	weftVarUnusedConnEvent = "unused_conn_event"
-	weftVarUnusedDataOp    = "unused_data_op"
-	weftVarUnusedDirection = "unused_direction"
-	weftVarUnusedEventKind = "unused_event_kind"
-	weftVarUnusedProcEvent = "unused_proc_event"
-	weftVarUnusedRole      = "unused_role"
-	weftVarWakeupBytes     = "wakeup_bytes"
-	weftVarWakeupEvents    = "wakeup_events"
+	weftMapConns               = "conns"
+	weftMapEvents              = "events"
+	weftMapInflight            = "inflight"
+	weftMapLost                = "lost"
+	weftMapPending             = "pending"
+	weftMapProcsSeen           = "procs_seen"
+	weftMapScratchBuf          = "scratch_buf"
+	weftProgEnterClose         = "enter_close"
+	weftProgEnterConnect       = "enter_connect"
+	weftProgEnterRead          = "enter_read"
+	weftProgEnterReadv         = "enter_readv"
+	weftProgEnterRecvfrom      = "enter_recvfrom"
+	weftProgEnterRecvmsg       = "enter_recvmsg"
+	weftProgEnterSendfile      = "enter_sendfile"
+	weftProgEnterSendmsg       = "enter_sendmsg"
+	weftProgEnterSendto        = "enter_sendto"
+	weftProgEnterWrite         = "enter_write"
+	weftProgEnterWritev        = "enter_writev"
+	weftProgExitAccept         = "exit_accept"
+	weftProgExitAccept4        = "exit_accept4"
+	weftProgExitConnect        = "exit_connect"
+	weftProgExitRead           = "exit_read"
+	weftProgExitReadv          = "exit_readv"
+	weftProgExitRecvfrom       = "exit_recvfrom"
+	weftProgExitRecvmsg        = "exit_recvmsg"
+	weftProgExitSendfile       = "exit_sendfile"
+	weftProgExitSendmsg        = "exit_sendmsg"
+	weftProgExitSendto         = "exit_sendto"
+	weftProgExitWrite          = "exit_write"
+	weftProgExitWritev         = "exit_writev"
+	weftProgProcessExec        = "process_exec"
+	weftProgProcessExit        = "process_exit"
+	weftVarCaptureSize         = "capture_size"
+	weftVarSelfTgid            = "self_tgid"
+	weftVarUnusedConnEvent     = "unused_conn_event"
+	weftVarUnusedDataOp        = "unused_data_op"
+	weftVarUnusedDirection     = "unused_direction"
+	weftVarUnusedEventKind     = "unused_event_kind"
+	weftVarUnusedProcEvent     = "unused_proc_event"
+	weftVarUnusedProcInfoEvent = "unused_proc_info_event"
+	weftVarUnusedRole          = "unused_role"
+	weftVarWakeupBytes         = "wakeup_bytes"
+	weftVarWakeupEvents        = "wakeup_events"
 )
 
 // loadWeft returns the embedded CollectionSpec for weft.
@@ -235,6 +249,7 @@ type weftProgramSpecs struct {
 	ExitSendto    *ebpf.ProgramSpec `ebpf:"exit_sendto"`
 	ExitWrite     *ebpf.ProgramSpec `ebpf:"exit_write"`
 	ExitWritev    *ebpf.ProgramSpec `ebpf:"exit_writev"`
+	ProcessExec   *ebpf.ProgramSpec `ebpf:"process_exec"`
 	ProcessExit   *ebpf.ProgramSpec `ebpf:"process_exit"`
 }
 
@@ -247,6 +262,7 @@ type weftMapSpecs struct {
 	Inflight   *ebpf.MapSpec `ebpf:"inflight"`
 	Lost       *ebpf.MapSpec `ebpf:"lost"`
 	Pending    *ebpf.MapSpec `ebpf:"pending"`
+	ProcsSeen  *ebpf.MapSpec `ebpf:"procs_seen"`
 	ScratchBuf *ebpf.MapSpec `ebpf:"scratch_buf"`
 }
 
@@ -254,16 +270,17 @@ type weftMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type weftVariableSpecs struct {
-	CaptureSize     *ebpf.VariableSpec `ebpf:"capture_size"`
-	SelfTgid        *ebpf.VariableSpec `ebpf:"self_tgid"`
-	UnusedConnEvent *ebpf.VariableSpec `ebpf:"unused_conn_event"`
-	UnusedDataOp    *ebpf.VariableSpec `ebpf:"unused_data_op"`
-	UnusedDirection *ebpf.VariableSpec `ebpf:"unused_direction"`
-	UnusedEventKind *ebpf.VariableSpec `ebpf:"unused_event_kind"`
-	UnusedProcEvent *ebpf.VariableSpec `ebpf:"unused_proc_event"`
-	UnusedRole      *ebpf.VariableSpec `ebpf:"unused_role"`
-	WakeupBytes     *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
-	WakeupEvents    *ebpf.VariableSpec `ebpf:"wakeup_events"`
+	CaptureSize         *ebpf.VariableSpec `ebpf:"capture_size"`
+	SelfTgid            *ebpf.VariableSpec `ebpf:"self_tgid"`
+	UnusedConnEvent     *ebpf.VariableSpec `ebpf:"unused_conn_event"`
+	UnusedDataOp        *ebpf.VariableSpec `ebpf:"unused_data_op"`
+	UnusedDirection     *ebpf.VariableSpec `ebpf:"unused_direction"`
+	UnusedEventKind     *ebpf.VariableSpec `ebpf:"unused_event_kind"`
+	UnusedProcEvent     *ebpf.VariableSpec `ebpf:"unused_proc_event"`
+	UnusedProcInfoEvent *ebpf.VariableSpec `ebpf:"unused_proc_info_event"`
+	UnusedRole          *ebpf.VariableSpec `ebpf:"unused_role"`
+	WakeupBytes         *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	WakeupEvents        *ebpf.VariableSpec `ebpf:"wakeup_events"`
 }
 
 // weftObjects contains all objects after they have been loaded into the kernel.
@@ -291,6 +308,7 @@ type weftMaps struct {
 	Inflight   *ebpf.Map `ebpf:"inflight"`
 	Lost       *ebpf.Map `ebpf:"lost"`
 	Pending    *ebpf.Map `ebpf:"pending"`
+	ProcsSeen  *ebpf.Map `ebpf:"procs_seen"`
 	ScratchBuf *ebpf.Map `ebpf:"scratch_buf"`
 }
 
@@ -301,6 +319,7 @@ func (m *weftMaps) Close() error {
 		m.Inflight,
 		m.Lost,
 		m.Pending,
+		m.ProcsSeen,
 		m.ScratchBuf,
 	)
 }
@@ -309,16 +328,17 @@ func (m *weftMaps) Close() error {
 //
 // It can be passed to loadWeftObjects or ebpf.CollectionSpec.LoadAndAssign.
 type weftVariables struct {
-	CaptureSize     *ebpf.Variable `ebpf:"capture_size"`
-	SelfTgid        *ebpf.Variable `ebpf:"self_tgid"`
-	UnusedConnEvent *ebpf.Variable `ebpf:"unused_conn_event"`
-	UnusedDataOp    *ebpf.Variable `ebpf:"unused_data_op"`
-	UnusedDirection *ebpf.Variable `ebpf:"unused_direction"`
-	UnusedEventKind *ebpf.Variable `ebpf:"unused_event_kind"`
-	UnusedProcEvent *ebpf.Variable `ebpf:"unused_proc_event"`
-	UnusedRole      *ebpf.Variable `ebpf:"unused_role"`
-	WakeupBytes     *ebpf.Variable `ebpf:"wakeup_bytes"`
-	WakeupEvents    *ebpf.Variable `ebpf:"wakeup_events"`
+	CaptureSize         *ebpf.Variable `ebpf:"capture_size"`
+	SelfTgid            *ebpf.Variable `ebpf:"self_tgid"`
+	UnusedConnEvent     *ebpf.Variable `ebpf:"unused_conn_event"`
+	UnusedDataOp        *ebpf.Variable `ebpf:"unused_data_op"`
+	UnusedDirection     *ebpf.Variable `ebpf:"unused_direction"`
+	UnusedEventKind     *ebpf.Variable `ebpf:"unused_event_kind"`
+	UnusedProcEvent     *ebpf.Variable `ebpf:"unused_proc_event"`
+	UnusedProcInfoEvent *ebpf.Variable `ebpf:"unused_proc_info_event"`
+	UnusedRole          *ebpf.Variable `ebpf:"unused_role"`
+	WakeupBytes         *ebpf.Variable `ebpf:"wakeup_bytes"`
+	WakeupEvents        *ebpf.Variable `ebpf:"wakeup_events"`
 }
 
 // weftPrograms contains all programs after they have been loaded into the kernel.
@@ -348,6 +368,7 @@ type weftPrograms struct {
 	ExitSendto    *ebpf.Program `ebpf:"exit_sendto"`
 	ExitWrite     *ebpf.Program `ebpf:"exit_write"`
 	ExitWritev    *ebpf.Program `ebpf:"exit_writev"`
+	ProcessExec   *ebpf.Program `ebpf:"process_exec"`
 	ProcessExit   *ebpf.Program `ebpf:"process_exit"`
 }
 
@@ -376,6 +397,7 @@ func (p *weftPrograms) Close() error {
 		p.ExitSendto,
 		p.ExitWrite,
 		p.ExitWritev,
+		p.ProcessExec,
 		p.ProcessExit,
 	)
 }

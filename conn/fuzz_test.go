@@ -15,17 +15,32 @@ type checker struct {
 	next    [2]uint64
 	started [2]bool
 	closed  bool
-	// given holds every captured byte sent for any connection, by id,
-	// direction and offset; maxEnd[d] is the end of the furthest chunk
-	// routed to this connection.
-	given  map[givenKey]bool
+	// given holds every captured byte sent for any connection; maxEnd[d]
+	// is the end of the furthest chunk routed to this connection.
+	given  *givenBytes
 	maxEnd [2]uint64
 }
 
-type givenKey struct {
-	id  ID
-	dir Direction
-	off uint64
+// givenBytes marks, per fuzzed stream, the offsets of captured bytes sent.
+type givenBytes [16][]bool
+
+// streamIndex numbers the fuzzer's streams: 2 pids, 2 fds, 2 generations
+// (all numbered from 1 but fds), 2 directions.
+func streamIndex(id ID, dir Direction) int {
+	return ((int(id.PID-1)*2+int(id.FD))*2+int(id.Gen-1))*2 + int(dir)
+}
+
+func (g *givenBytes) mark(id ID, dir Direction, off uint64) {
+	s := &g[streamIndex(id, dir)]
+	if n := uint64(len(*s)); off >= n {
+		*s = append(*s, make([]bool, off+1-n)...)
+	}
+	(*s)[off] = true
+}
+
+func (g *givenBytes) has(id ID, dir Direction, off uint64) bool {
+	s := g[streamIndex(id, dir)]
+	return off < uint64(len(s)) && s[off]
 }
 
 func (c *checker) Segment(s *Segment) {
@@ -47,7 +62,7 @@ func (c *checker) Segment(s *Segment) {
 	}
 	for i, b := range s.Data {
 		off := s.Offset + uint64(i)
-		if !c.given[givenKey{c.info.ID, d, off}] || b != truth(c.info.ID, d, off) {
+		if !c.given.has(c.info.ID, d, off) || b != truth(c.info.ID, d, off) {
 			c.t.Fatalf("%v %v: byte at %d was never given", c.info.ID, d, off)
 		}
 	}
@@ -82,7 +97,7 @@ func FuzzReassembly(f *testing.F) {
 func fuzzReassembly(t *testing.T, in []byte) {
 	cfg := TableConfig{MaxConns: 3, IdleTimeout: 2000, ReorderWindow: 100, MaxPendingBytes: 64, MaxPendingChunks: 4, MaxTotalPendingBytes: 160}
 	var made []*checker
-	given := map[givenKey]bool{}
+	given := &givenBytes{}
 	tab := NewTable(cfg, func(info *Info) Handler {
 		c := &checker{t: t, info: info, given: given}
 		made = append(made, c)
@@ -90,48 +105,81 @@ func fuzzReassembly(t *testing.T, in []byte) {
 	})
 	tab.minArena, tab.maxArena = 8, 2*cfg.MaxPendingBytes // reach compaction with small chunks
 
-	// Each 5-byte record is one event: kind and time step, connection and
-	// direction, offset delta, length, captured length.
-	var cursor [2][2][2][2]uint64 // pid, fd, gen, dir: where each sender is
+	// Each 5-byte record is one event: kind and time step; connection and
+	// direction; what the sender does; length; captured length. Senders
+	// write each stream contiguously, and the "network" between them and
+	// the table delays, loses and repeats chunks.
+	type sent struct {
+		off     uint64
+		n, capt uint32
+	}
+	var cursor [16]uint64    // per streamIndex: where each sender is
+	var stash [16][]sent     // chunks delayed on their way
+	var recent [16][4]uint64 // where some recent chunks started
 	ts := int64(1)
+	send := func(id ID, dir Direction, c sent) {
+		data := make([]byte, c.capt)
+		for i := range data {
+			data[i] = truth(id, dir, c.off+uint64(i))
+			given.mark(id, dir, c.off+uint64(i))
+		}
+		tab.Data(id, dir, c.off, c.n, data, ts-3, ts, uint32(c.off), 1)
+		// Whichever handler lives for id now got the chunk (the call may
+		// have made it), unless the chunk was stale.
+		if e := tab.conns[slotOf(id)]; e != nil && e.info.ID == id && c.n > 0 {
+			h := e.h.(*checker)
+			h.maxEnd[dir] = max(h.maxEnd[dir], c.off+uint64(c.n))
+		}
+	}
 	for ; len(in) >= 5; in = in[5:] {
 		b := in[:5]
 		pid, fd, gen, dir := b[1]&1, (b[1]>>1)&1, (b[1]>>2)&1, Direction((b[1]>>3)&1)
 		id := ID{PID: uint32(pid) + 1, FD: int32(fd), Gen: uint64(gen) + 1}
+		si := streamIndex(id, dir)
 		ts += int64(b[0]>>3) * 7
 		switch b[0] & 7 {
 		case 0, 1, 2, 3, 4:
-			cur := &cursor[pid][fd][gen][dir]
-			off := int64(*cur) + int64(int8(b[2]))
-			if b[2]&0x80 == 0 && b[2] > 32 {
-				off = int64(*cur) // mostly in order
-			}
-			off = max(off, 0)
-			n := uint32(b[3] % 64)
-			captured := n
+			c := sent{off: cursor[si], n: uint32(b[3] % 64)}
+			c.capt = c.n
 			if b[4] < 128 {
-				captured = min(n, uint32(b[4]%80))
+				c.capt = min(c.n, uint32(b[4]%80))
 			}
-			data := make([]byte, captured)
-			for i := range data {
-				data[i] = truth(id, dir, uint64(off)+uint64(i))
-				given[givenKey{id, dir, uint64(off) + uint64(i)}] = true
+			switch mode := b[2] >> 5; {
+			case mode <= 3: // sent at once
+				cursor[si] += uint64(c.n)
+				send(id, dir, c)
+			case mode == 4: // delayed
+				cursor[si] += uint64(c.n)
+				if len(stash[si]) == 4 {
+					send(id, dir, stash[si][0])
+					stash[si] = stash[si][1:]
+				}
+				stash[si] = append(stash[si], c)
+			case mode == 5: // a delayed one arrives
+				if k := len(stash[si]); k > 0 {
+					i := int(b[2]&3) % k
+					send(id, dir, stash[si][i])
+					stash[si] = append(stash[si][:i], stash[si][i+1:]...)
+				}
+			case mode == 6: // lost
+				cursor[si] += uint64(c.n)
+			default: // repeated, overlapping what was sent, maybe from a chunk's start
+				if b[2]&16 != 0 {
+					c.off = recent[si][b[2]&3]
+				} else {
+					c.off -= min(c.off, uint64(b[2]&15))
+				}
+				cursor[si] = max(cursor[si], c.off+uint64(c.n))
+				send(id, dir, c)
 			}
-			*cur = uint64(off) + uint64(n)
-			tab.Data(id, dir, uint64(off), n, data, ts-3, ts, uint32(off), 1)
-			// Whichever handler lives for id now got the chunk (the call
-			// may have made it), unless the chunk was stale.
-			if e := tab.conns[slotOf(id)]; e != nil && e.info.ID == id && n > 0 {
-				c := e.h.(*checker)
-				c.maxEnd[dir] = max(c.maxEnd[dir], uint64(off)+uint64(n))
-			}
+			recent[si][b[0]>>3&3] = c.off
 		case 5:
 			if b[2]&1 == 0 {
 				tab.Close(id, ts)
 				break
 			}
 			// The senders' cursors stand for the kernel's stream ends.
-			ends := [2]uint64{cursor[pid][fd][gen][Egress], cursor[pid][fd][gen][Ingress]}
+			ends := [2]uint64{cursor[streamIndex(id, Egress)], cursor[streamIndex(id, Ingress)]}
 			e := tab.conns[slotOf(id)]
 			tab.CloseWithEnds(id, ts, ends)
 			if e != nil && e.info.ID == id {
@@ -151,7 +199,9 @@ func fuzzReassembly(t *testing.T, in []byte) {
 				tab.EvictIdle(ts + int64(b[3])*10)
 			}
 		}
-		checkBounds(t, tab)
+		if err := boundsErr(tab); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	tab.Flush(ts)

@@ -8,9 +8,11 @@ type stream struct {
 	e   *entry
 	dir Direction
 
-	// anchored says next is meaningful. Streams of connections whose
-	// connect or accept was seen start at 0; others start at their first
-	// chunk, since bytes before weft saw the socket were never counted.
+	// anchored says next is meaningful. The kernel counts offsets from
+	// when it first saw the socket and sends the open event then, so
+	// streams of opened connections start at 0. A connection made up from
+	// data lost its open event and maybe more: each of its streams starts
+	// at its first chunk, since the size of what went missing is unknown.
 	anchored bool
 	next     uint64
 	nextSeq  uint32 // TCP sequence number of the byte at next

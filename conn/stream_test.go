@@ -1,6 +1,7 @@
 package conn
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 )
@@ -148,6 +149,11 @@ func TestReassembly(t *testing.T) {
 				expect(t, "duplicates", s.DuplicateChunks.Load(), 1)
 				expect(t, "held", s.ChunksHeld.Load(), 1)
 			},
+		},
+		{
+			name: "longer held twin kept",
+			ops:  []op{{off: 5, data: "b"}, {off: 5, data: "bcd"}, {off: 0, data: "aaaaa"}},
+			want: [2][]string{{"0:aaaaa", "5:b", "6:cd"}},
 		},
 		{
 			name: "overlapping held chunks trimmed on drain",
@@ -321,6 +327,14 @@ func expect(t *testing.T, what string, got, want uint64) {
 // checkBounds asserts the table's memory invariants.
 func checkBounds(t testing.TB, tab *Table) {
 	t.Helper()
+	if err := boundsErr(tab); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// boundsErr says which memory invariant of the table is broken, if any.
+// It is not a test helper because the fuzzer calls it after every event.
+func boundsErr(tab *Table) error {
 	total := 0
 	for _, e := range tab.conns {
 		for d := range e.streams {
@@ -330,38 +344,39 @@ func checkBounds(t testing.TB, tab *Table) {
 			for i, h := range s.held {
 				sum += len(h.data)
 				if i == 0 && h.off <= s.next {
-					t.Fatalf("%v %v: first held chunk at %d is not ahead of %d", e.info.ID, s.dir, h.off, s.next)
+					return fmt.Errorf("%v %v: first held chunk at %d is not ahead of %d", e.info.ID, s.dir, h.off, s.next)
 				}
 				if i > 0 && s.held[i-1].off > h.off {
-					t.Fatalf("%v %v: held chunks out of order", e.info.ID, s.dir)
+					return fmt.Errorf("%v %v: held chunks out of order", e.info.ID, s.dir)
 				}
 			}
 			if sum != s.heldBytes {
-				t.Fatalf("%v %v: held bytes %d, counted %d", e.info.ID, s.dir, sum, s.heldBytes)
+				return fmt.Errorf("%v %v: held bytes %d, counted %d", e.info.ID, s.dir, sum, s.heldBytes)
 			}
 			if s.heldBytes > tab.cfg.MaxPendingBytes || len(s.held) > tab.cfg.MaxPendingChunks {
-				t.Fatalf("%v %v: holds %d bytes in %d chunks, over %d/%d", e.info.ID, s.dir, s.heldBytes, len(s.held), tab.cfg.MaxPendingBytes, tab.cfg.MaxPendingChunks)
+				return fmt.Errorf("%v %v: holds %d bytes in %d chunks, over %d/%d", e.info.ID, s.dir, s.heldBytes, len(s.held), tab.cfg.MaxPendingBytes, tab.cfg.MaxPendingChunks)
 			}
 			if cap(s.arena) > tab.maxArena {
-				t.Fatalf("%v %v: arena of %d bytes, over %d", e.info.ID, s.dir, cap(s.arena), tab.maxArena)
+				return fmt.Errorf("%v %v: arena of %d bytes, over %d", e.info.ID, s.dir, cap(s.arena), tab.maxArena)
 			}
 			if (len(s.held) > 0) != s.pending {
-				t.Fatalf("%v %v: %d held but pending=%v", e.info.ID, s.dir, len(s.held), s.pending)
+				return fmt.Errorf("%v %v: %d held but pending=%v", e.info.ID, s.dir, len(s.held), s.pending)
 			}
 		}
 	}
 	if total != tab.pendingBytes || int64(total) != tab.stats.PendingBytes.Load() {
-		t.Fatalf("pending bytes: table %d, stats %d, streams %d", tab.pendingBytes, tab.stats.PendingBytes.Load(), total)
+		return fmt.Errorf("pending bytes: table %d, stats %d, streams %d", tab.pendingBytes, tab.stats.PendingBytes.Load(), total)
 	}
 	if total > tab.cfg.MaxTotalPendingBytes {
-		t.Fatalf("pending bytes %d over the table's %d", total, tab.cfg.MaxTotalPendingBytes)
+		return fmt.Errorf("pending bytes %d over the table's %d", total, tab.cfg.MaxTotalPendingBytes)
 	}
 	if len(tab.conns) > tab.cfg.MaxConns || int64(len(tab.conns)) != tab.stats.Live.Load() {
-		t.Fatalf("live: %d conns, stats %d, max %d", len(tab.conns), tab.stats.Live.Load(), tab.cfg.MaxConns)
+		return fmt.Errorf("live: %d conns, stats %d, max %d", len(tab.conns), tab.stats.Live.Load(), tab.cfg.MaxConns)
 	}
 	if len(tab.freeBufs) > maxFree || len(tab.freeHeld) > maxFree {
-		t.Fatalf("free lists: %d bufs, %d held slices", len(tab.freeBufs), len(tab.freeHeld))
+		return fmt.Errorf("free lists: %d bufs, %d held slices", len(tab.freeBufs), len(tab.freeHeld))
 	}
+	return nil
 }
 
 // TestArenaCompaction keeps a stream holding data for a long time while

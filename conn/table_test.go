@@ -93,12 +93,16 @@ func TestLateOpenAdoptsConnection(t *testing.T) {
 	expect(t, "opened", tab.Stats().Opened.Load(), 0)
 }
 
-func TestUnknownRoleOpenStartsAtFirstChunk(t *testing.T) {
+// TestUnknownRoleOpenStartsAtZero checks a connection that predates weft,
+// announced by the kernel when it first saw it, counts from 0 like any
+// other: its first chunks may be reordered too.
+func TestUnknownRoleOpenStartsAtZero(t *testing.T) {
 	id := ID{PID: 3, FD: 7, Gen: 1}
 	tab, rs := newTestTable(TableConfig{})
 	tab.Open(Info{ID: id, Role: RoleUnknown})
-	send(tab, id, Ingress, 777, "mid", 1)
-	if got := rs.only(t).got(Ingress); !slices.Equal(got, []string{"777:mid"}) {
+	send(tab, id, Ingress, 3, "def", 1)
+	send(tab, id, Ingress, 0, "abc", 2)
+	if got := rs.only(t).got(Ingress); !slices.Equal(got, []string{"0:abc", "3:def"}) {
 		t.Errorf("segments: %q", got)
 	}
 }
@@ -373,4 +377,59 @@ func TestLateDataAfterEnd(t *testing.T) {
 	if tab.ended.has(id) || len(tab.ended.set) != tombstoneCap {
 		t.Errorf("tombstones: %d remembered, first still there: %v", len(tab.ended.set), tab.ended.has(id))
 	}
+}
+
+// TestWindowOrderAfterPartialDrain checks a stream whose first gap filled
+// waits on for its next gap from when that gap's data arrived, ahead of
+// streams that began holding later.
+func TestWindowOrderAfterPartialDrain(t *testing.T) {
+	a, b, c := ID{PID: 1, FD: 1, Gen: 1}, ID{PID: 1, FD: 2, Gen: 1}, ID{PID: 1, FD: 3, Gen: 1}
+	tab, rs := newTestTable(TableConfig{ReorderWindow: 100})
+	for _, id := range []ID{a, b, c} {
+		tab.Open(Info{ID: id, Role: RoleClient})
+	}
+	send(tab, a, Egress, 2, "cd", 10)
+	send(tab, a, Egress, 6, "gh", 15)
+	send(tab, b, Egress, 2, "cd", 20)
+	send(tab, a, Egress, 0, "ab", 21) // a now waits for 4..6, since 15
+	if tab.pend.head != &tab.conns[slotOf(a)].streams[Egress] || tab.pend.tail != &tab.conns[slotOf(b)].streams[Egress] {
+		t.Fatal("a's stream should be first in line, b's last")
+	}
+	send(tab, c, Egress, 0, "x", 116) // 101 after a's, 96 after b's
+	if got := rs.of(t, a).got(Egress); !slices.Equal(got, []string{"0:ab", "2:cd", "4:~2", "6:gh"}) {
+		t.Errorf("a: %q", got)
+	}
+	if got := rs.of(t, b).got(Egress); len(got) != 0 {
+		t.Errorf("b given up early: %q", got)
+	}
+}
+
+// TestChunkOverTableLimit checks a chunk bigger than the whole table's
+// pending limit, but within its stream's, is delivered without a copy.
+func TestChunkOverTableLimit(t *testing.T) {
+	id := ID{PID: 1, FD: 1, Gen: 1}
+	tab, rs := newTestTable(TableConfig{MaxPendingBytes: 100, MaxTotalPendingBytes: 10})
+	tab.Open(Info{ID: id, Role: RoleClient})
+	send(tab, id, Egress, 1, "0123456789ab", 1)
+	if got := rs.only(t).got(Egress); !slices.Equal(got, []string{"0:~1", "1:0123456789ab"}) {
+		t.Errorf("segments: %q", got)
+	}
+	expect(t, "table overflows", tab.Stats().PendingOverflowsTable.Load(), 1)
+	expect(t, "stream overflows", tab.Stats().PendingOverflowsStream.Load(), 0)
+}
+
+// TestDataAfterCloseOfUnseen checks a close for a connection never seen
+// still stops data that raced it from making one up.
+func TestDataAfterCloseOfUnseen(t *testing.T) {
+	tab, rs := newTestTable(TableConfig{})
+	old, neu := ID{PID: 1, FD: 1, Gen: 1}, ID{PID: 1, FD: 1, Gen: 2}
+	tab.Close(ID{PID: 1, FD: 2, Gen: 1}, 1)
+	send(tab, ID{PID: 1, FD: 2, Gen: 1}, Egress, 0, "late", 2)
+	tab.Open(Info{ID: old, Role: RoleClient})
+	tab.Close(neu, 3) // ends old too: its fd was reused
+	send(tab, neu, Egress, 0, "late", 4)
+	if tab.Len() != 0 || len(rs.all) != 1 {
+		t.Errorf("late data made connections: %d live, %d handlers", tab.Len(), len(rs.all))
+	}
+	expect(t, "stale", tab.Stats().StaleEvents.Load(), 2)
 }

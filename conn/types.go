@@ -102,6 +102,9 @@ func (s *Segment) Len() uint64 {
 // Handler consumes one connection's segments in order. It is created once
 // per connection and called from a single goroutine.
 type Handler interface {
+	// Segment receives the next run of one direction. The table reuses s
+	// and the bytes it points to after the call returns: copy what must
+	// outlive it.
 	Segment(s *Segment)
 	// Close is called once when the connection ends (close, process exit or
 	// idle eviction); ts is the monotonic time of the end.

@@ -209,32 +209,34 @@ func clientWant(svc string, srvPort int, ex exchange) Want {
 // checks the i-th span (in time order) against the i-th exchange.
 func checkExchanges(t *testing.T, svc, kind string, srvPort int, exs []exchange) {
 	t.Helper()
-	spans := waitSpans(t, Query{Service: svc, Kind: kind}, len(exs), spanTimeout)
+	checkExchangesQuery(t, Query{Service: svc, Kind: kind}, srvPort, exs)
+}
+
+// checkExchangesByPath is checkExchanges for a service name other runs share
+// (an executable name such as "curl"): it counts only the spans whose
+// url.path is one of the exchanges' paths, which the test made unique.
+func checkExchangesByPath(t *testing.T, svc, kind string, srvPort int, exs []exchange) {
+	t.Helper()
+	q := Query{Service: svc, Kind: kind}
+	for _, ex := range exs {
+		q.Paths = append(q.Paths, ex.path)
+	}
+	checkExchangesQuery(t, q, srvPort, exs)
+}
+
+func checkExchangesQuery(t *testing.T, q Query, srvPort int, exs []exchange) {
+	t.Helper()
+	spans := waitSpans(t, q, len(exs), spanTimeout)
 	order := make([]string, len(exs))
 	for i, ex := range exs {
 		order[i] = ex.path
 	}
 	sortSpans(spans, order)
 	for i, ex := range exs {
-		w := serverWant(svc, srvPort, ex)
-		if kind == "client" {
-			w = clientWant(svc, srvPort, ex)
+		w := serverWant(q.Service, srvPort, ex)
+		if q.Kind == "client" {
+			w = clientWant(q.Service, srvPort, ex)
 		}
-		checkSpan(t, fmt.Sprintf("%s span %d of %d (%s %s -> %d)", kind, i+1, len(exs), ex.method, ex.path, ex.status), spans[i], w)
-	}
-}
-
-// checkExchangesByPath is checkExchanges for a service name other runs share
-// (an executable name such as "curl"): it selects each exchange's span by
-// its url.path, which the test made unique.
-func checkExchangesByPath(t *testing.T, svc, kind string, srvPort int, exs []exchange) {
-	t.Helper()
-	for i, ex := range exs {
-		got := waitSpans(t, Query{Service: svc, Kind: kind, Tags: map[string]any{attrPath: ex.path}}, 1, spanTimeout)
-		w := serverWant(svc, srvPort, ex)
-		if kind == "client" {
-			w = clientWant(svc, srvPort, ex)
-		}
-		checkSpan(t, fmt.Sprintf("%s span %d of %d (%s %s -> %d)", kind, i+1, len(exs), ex.method, ex.path, ex.status), got[0], w)
+		checkSpan(t, fmt.Sprintf("%s span %d of %d (%s %s -> %d)", q.Kind, i+1, len(exs), ex.method, ex.path, ex.status), spans[i], w)
 	}
 }

@@ -114,6 +114,7 @@ func TestHarnessJaegerRoundTrip(t *testing.T) {
 	waitSpans(t, Query{Service: svc, Kind: "server", Tags: map[string]any{attrStatus: 503}}, 1, 5*time.Second)
 	waitSpans(t, Query{Service: svc, Tags: map[string]any{attrStatus: "503"}}, 0, 5*time.Second) // a string is not the int
 	waitSpans(t, Query{Service: uniqueName("e2e-nobody")}, 0, 5*time.Second)
+	waitSpans(t, Query{Service: svc, Paths: []string{"/items/7", "/upload", "/elsewhere"}}, 2, 5*time.Second)
 
 	// The checks reject what differs.
 	base := spans[0].want
@@ -166,7 +167,7 @@ func TestHarnessJaegerRoundTrip(t *testing.T) {
 		t.Errorf("one span too few: error %v", err)
 	}
 	if _, err := jc.collectSpans(Query{Service: svc, Tags: map[string]any{attrPath: "/nowhere"}}, 1, 300*time.Millisecond, 0); err == nil ||
-		!strings.Contains(err.Error(), "without the tag filter") {
+		!strings.Contains(err.Error(), "without the tag and path filters") {
 		t.Errorf("tag filter miss: error %v", err)
 	}
 }

@@ -30,6 +30,10 @@ const (
 	settleTime = time.Second
 )
 
+// jaegerServiceName is the OTEL_SERVICE_NAME Jaeger runs with: weft traces
+// its query API like any other HTTP server.
+const jaegerServiceName = "e2e-jaeger"
+
 // jaegerProc is a running Jaeger all-in-one (in-memory storage) bound to
 // loopback only, on ports picked for this run.
 type jaegerProc struct {
@@ -120,7 +124,7 @@ func startJaeger(dir string) (*jaegerProc, error) {
 		return nil, fmt.Errorf("write jaeger config: %w", err)
 	}
 	p, err := spawn("jaeger", dir, filepath.Join(dir, "jaeger.log"),
-		childEnv("OTEL_SERVICE_NAME=e2e-jaeger"), nil, bin, "--config", "file:"+cfg)
+		childEnv("OTEL_SERVICE_NAME="+jaegerServiceName), nil, bin, "--config", "file:"+cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -393,11 +397,13 @@ func (s Span) String() string {
 }
 
 // Query selects spans: those of Service (required: Jaeger searches by
-// service) with the given span.kind (if set) and tags (if set; typed, exact).
+// service) with the given span.kind, tags (typed, exact) and url.path (one
+// of Paths), each when set.
 type Query struct {
 	Service string
 	Kind    string // "server", "client" or "" for any
 	Tags    map[string]any
+	Paths   []string
 }
 
 func (q Query) String() string {
@@ -412,6 +418,9 @@ func (q Query) String() string {
 	sort.Strings(keys)
 	for _, k := range keys {
 		s += fmt.Sprintf(" %s=%v", k, q.Tags[k])
+	}
+	if len(q.Paths) > 0 {
+		s += fmt.Sprintf(" %s in %q", attrPath, q.Paths)
 	}
 	return s
 }
@@ -429,7 +438,7 @@ func (q Query) match(s Span) bool {
 			return false
 		}
 	}
-	return true
+	return len(q.Paths) == 0 || slices.Contains(q.Paths, s.str(attrPath))
 }
 
 // find returns the spans of q currently in Jaeger.
@@ -452,13 +461,14 @@ func (c *jaegerClient) find(ctx context.Context, q Query) ([]Span, error) {
 // passes, then looks again after settle and requires exactly want. The
 // error says what was found.
 func (c *jaegerClient) collectSpans(q Query, want int, timeout, settle time.Duration) ([]Span, error) {
+	began := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout+settle+15*time.Second)
 	defer cancel()
 	var (
 		spans   []Span
 		lastErr error
 	)
-	err := waitUntil(timeout, nil, func() error {
+	err := poll(timeout, 100*time.Millisecond, nil, func() error {
 		spans, lastErr = c.find(ctx, q)
 		if lastErr != nil {
 			return lastErr
@@ -469,7 +479,7 @@ func (c *jaegerClient) collectSpans(q Query, want int, timeout, settle time.Dura
 		return nil
 	})
 	if err != nil {
-		return spans, c.report(ctx, q, fmt.Sprintf("want %d spans matching {%s} within %v, found %d", want, q, timeout, len(spans)), spans, lastErr)
+		return spans, c.report(ctx, q, began, fmt.Sprintf("want %d spans matching {%s} within %v, found %d", want, q, timeout, len(spans)), spans, lastErr)
 	}
 	time.Sleep(settle) // the exporter's next flush windows: catch extra spans
 	spans, err = c.find(ctx, q)
@@ -477,15 +487,17 @@ func (c *jaegerClient) collectSpans(q Query, want int, timeout, settle time.Dura
 		return nil, err
 	}
 	if len(spans) != want {
-		return spans, c.report(ctx, q, fmt.Sprintf("want exactly %d spans matching {%s}, found %d (after %v more)", want, q, len(spans), settle), spans, nil)
+		return spans, c.report(ctx, q, began, fmt.Sprintf("want exactly %d spans matching {%s}, found %d (after %v more)", want, q, len(spans), settle), spans, nil)
 	}
 	return spans, nil
 }
 
-// report builds an error with what Jaeger holds: the spans found, when q
-// filters on tags the latest spans of q's service and kind without that
-// filter, and the service names Jaeger knows.
-func (c *jaegerClient) report(ctx context.Context, q Query, what string, spans []Span, lastErr error) error {
+// report builds an error with what Jaeger holds: the spans found; when q
+// filters on tags or paths, the latest spans of q's service and kind without
+// those filters; the service names Jaeger knows; and when nothing was found,
+// spans matching q under other service names that started at most 10 s
+// before the wait began.
+func (c *jaegerClient) report(ctx context.Context, q Query, began time.Time, what string, spans []Span, lastErr error) error {
 	var b strings.Builder
 	b.WriteString(what)
 	if lastErr != nil {
@@ -494,22 +506,61 @@ func (c *jaegerClient) report(ctx context.Context, q Query, what string, spans [
 	for i, s := range spans {
 		fmt.Fprintf(&b, "\n  [%d] %s", i, s)
 	}
-	if len(q.Tags) > 0 {
+	if len(q.Tags) > 0 || len(q.Paths) > 0 {
 		broad := Query{Service: q.Service, Kind: q.Kind}
 		if others, err := c.find(ctx, broad); err == nil && len(others) > 0 {
 			const keep = 10
-			fmt.Fprintf(&b, "\n  latest spans matching {%s} (without the tag filter), %d in all:", broad, len(others))
+			fmt.Fprintf(&b, "\n  latest spans matching {%s} (without the tag and path filters), %d in all:", broad, len(others))
 			for _, s := range others[max(0, len(others)-keep):] {
 				fmt.Fprintf(&b, "\n    %s", s)
 			}
 		}
 	}
-	if svcs, err := c.Services(ctx); err != nil {
+	svcs, err := c.Services(ctx)
+	if err != nil {
 		fmt.Fprintf(&b, "\n  services: (%v)", err)
-	} else {
-		fmt.Fprintf(&b, "\n  services in jaeger: %q", svcs)
+		return errors.New(b.String())
+	}
+	fmt.Fprintf(&b, "\n  services in jaeger: %q", svcs)
+	if len(spans) == 0 {
+		// Nothing under this service: show recent spans under other names
+		// that otherwise match (a wrong service name is a common cause).
+		var others []Span
+		since := began.Add(-10 * time.Second).UnixMicro()
+		for _, svc := range svcs {
+			if svc == q.Service || noisyServices[svc] {
+				continue
+			}
+			alt := q
+			alt.Service = svc
+			found, err := c.find(ctx, alt)
+			if err != nil {
+				continue
+			}
+			for _, s := range found {
+				if s.StartUs >= since {
+					others = append(others, s)
+				}
+			}
+		}
+		sortSpans(others, nil)
+		if len(others) > 0 {
+			const keep = 10
+			fmt.Fprintf(&b, "\n  spans matching the query under OTHER services, from 10 s before the wait on, %d in all (latest %d):", len(others), min(keep, len(others)))
+			for _, s := range others[max(0, len(others)-keep):] {
+				fmt.Fprintf(&b, "\n    %s", s)
+			}
+		}
 	}
 	return errors.New(b.String())
+}
+
+// noisyServices are the processes that talk HTTP all through the run (the
+// test binary polling Jaeger's API, Jaeger answering): never candidates
+// for a test's missing spans.
+var noisyServices = map[string]bool{
+	filepath.Base(os.Args[0]): true,
+	jaegerServiceName:         true,
 }
 
 // waitSpans waits for exactly want spans matching q (see collectSpans) and

@@ -221,9 +221,18 @@ func freePorts(n int) ([]int, error) {
 // waitUntil polls cond every 50 ms until it returns nil, the process p (if
 // not nil) exits, or timeout passes; it returns cond's last error.
 func waitUntil(timeout time.Duration, p *process, cond func() error) error {
+	return poll(timeout, 50*time.Millisecond, p, cond)
+}
+
+// poll is waitUntil with the given interval.
+func poll(timeout, interval time.Duration, p *process, cond func() error) error {
 	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(50 * time.Millisecond)
+	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	var exited <-chan struct{} // nil (never ready) without a process
+	if p != nil {
+		exited = p.exited
+	}
 	for {
 		err := cond()
 		if err == nil {
@@ -235,13 +244,9 @@ func waitUntil(timeout time.Duration, p *process, cond func() error) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("not ready after %v: %w", timeout, err)
 		}
-		if p != nil {
-			select {
-			case <-tick.C:
-			case <-p.exited:
-			}
-		} else {
-			<-tick.C
+		select {
+		case <-tick.C:
+		case <-exited:
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package procmeta
 
 import (
+	"bytes"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -224,4 +225,60 @@ func (c *Cache) Stats() Stats {
 		Expired:       c.expired.Load(),
 		Processes:     c.Len(),
 	}
+}
+
+// ObserveBlocks records pid from the argument and environment blocks the
+// kernel copied out of the process's own memory at its first connection.
+// Unlike Observe it does not need the process to be alive when the event is
+// read: a client such as curl is often gone by then. /proc is only asked
+// for what the blocks lack (the executable's path). Only argv[0] and the
+// OTEL_ variables are kept from the blocks. It replaces the cached entry:
+// the kernel sends it again after exec.
+func (c *Cache) ObserveBlocks(pid uint32, comm string, argv, env []byte) {
+	info := readProc(c.cfg.ProcRoot, pid)
+	if info.found {
+		c.readsFound.Add(1)
+	} else {
+		c.readsNotFound.Add(1)
+	}
+	if info.command == "" {
+		info.command = firstEntry(argv)
+	}
+	svc, attrs, _ := scanOTelEnv(bytes.NewReader(wholeEntries(env)))
+	if info.serviceName == "" {
+		info.serviceName = svc
+	}
+	if info.resourceAttrs == "" {
+		info.resourceAttrs = attrs
+	}
+	p := newProcess(pid, comm, info, c.host)
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := &entry{proc: p}
+	e.used.Store(c.tick.Add(1))
+	c.procs[pid] = e
+	for len(c.procs) > c.cfg.MaxProcesses {
+		c.evictLocked(pid)
+	}
+}
+
+// firstEntry returns the first NUL-terminated string of a block.
+func firstEntry(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
+}
+
+// wholeEntries drops a last entry the kernel's bounded copy cut short, so
+// a truncated OTEL_ value is never mistaken for the real one.
+func wholeEntries(env []byte) []byte {
+	if len(env) == 0 || env[len(env)-1] == 0 {
+		return env
+	}
+	if i := bytes.LastIndexByte(env, 0); i >= 0 {
+		return env[:i+1]
+	}
+	return nil
 }

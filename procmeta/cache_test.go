@@ -475,3 +475,39 @@ func TestRegisterMetrics(t *testing.T) {
 		t.Errorf("got %d series, want %d: %v", len(got), len(want), got)
 	}
 }
+
+// TestObserveBlocksAfterExit: a process gone from /proc is still named by
+// the blocks the kernel copied while it lived; other variables are dropped
+// and a value cut short by the copy is not used.
+func TestObserveBlocksAfterExit(t *testing.T) {
+	c := NewCache(Config{ProcRoot: t.TempDir(), HostName: "h"})
+	argv := []byte("/usr/bin/goclient\x00-n\x003\x00")
+	env := []byte("SECRET=hunter2\x00OTEL_SERVICE_NAME=checkout\x00OTEL_RESOURCE_ATTRIBUTES=team=pay\x00")
+	c.ObserveBlocks(42, "goclient", argv, env)
+	p := c.Lookup(42, "goclient")
+	if p.ServiceName != "checkout" || p.Command != "/usr/bin/goclient" {
+		t.Fatalf("got service %q command %q", p.ServiceName, p.Command)
+	}
+	for _, kv := range p.Attributes {
+		if strings.Contains(kv.Value.Emit(), "hunter2") {
+			t.Fatalf("secret kept in %s", kv.Key)
+		}
+	}
+	if !hasAttr(p, "team", "pay") {
+		t.Fatalf("OTEL_RESOURCE_ATTRIBUTES not applied: %v", p.Attributes)
+	}
+
+	c.ObserveBlocks(43, "curl", []byte("curl\x00"), []byte("A=1\x00OTEL_SERVICE_NAME=trunc"))
+	if got := c.Lookup(43, "curl").ServiceName; got != "curl" {
+		t.Fatalf("cut-short OTEL_SERVICE_NAME used: service %q", got)
+	}
+}
+
+func hasAttr(p *Process, key, value string) bool {
+	for _, kv := range p.Attributes {
+		if string(kv.Key) == key && kv.Value.Emit() == value {
+			return true
+		}
+	}
+	return false
+}

@@ -12,6 +12,7 @@ enum weft_event_kind {
 	EVENT_CONN_CLOSE = 2,
 	EVENT_DATA = 3,
 	EVENT_PROC_EXIT = 4,
+	EVENT_PROC_INFO = 5,
 };
 
 enum weft_role {
@@ -79,6 +80,21 @@ struct weft_proc_event {
 	__u32 kind;
 	__u32 tgid;
 	__u64 ts_ns;
+};
+
+/* EVENT_PROC_INFO: sent once per process (and again after exec) when its
+ * first connection is seen, from the process's own context, so user space
+ * learns its identity even if it exits before /proc can be read. argv_len
+ * bytes of the argument block follow, then env_len bytes of the environment
+ * block (both NUL-separated, possibly cut short). User space keeps only
+ * argv[0] and the OTEL_ variables it names; nothing else is retained. */
+struct weft_proc_info_event {
+	__u32 kind;
+	__u32 tgid;
+	__u64 ts_ns;
+	__u32 argv_len;
+	__u32 env_len;
+	__u8 comm[16];
 };
 
 #pragma clang diagnostic pop

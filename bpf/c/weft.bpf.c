@@ -107,9 +107,21 @@ struct {
 	__type(value, struct scratch);
 } scratch_buf SEC(".maps");
 
+/* Processes whose identity was already sent (EVENT_PROC_INFO). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} procs_seen SEC(".maps");
+
+#define MAX_ARGV 256
+#define MAX_ENV (MAX_CAPTURE - MAX_ARGV)
+
 /* Make sure the event types are in BTF for bpf2go -type. */
 const struct weft_conn_event *unused_conn_event __attribute__((unused));
 const struct weft_proc_event *unused_proc_event __attribute__((unused));
+const struct weft_proc_info_event *unused_proc_info_event __attribute__((unused));
 const enum weft_event_kind *unused_event_kind __attribute__((unused));
 const enum weft_role *unused_role __attribute__((unused));
 const enum weft_direction *unused_direction __attribute__((unused));
@@ -221,6 +233,56 @@ static __always_inline void emit_close(struct conn_key *key, struct conn_state *
 	output(&ev, sizeof(ev));
 }
 
+/* announce_process sends the current process's identity once: argv and
+ * environment blocks read from its own memory, which is still there even
+ * when the process will exit before user space could read /proc. */
+static __always_inline void announce_process(__u32 tgid)
+{
+	__u8 yes = 1;
+	if (bpf_map_update_elem(&procs_seen, &tgid, &yes, BPF_NOEXIST))
+		return; /* already announced */
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct scratch *s = bpf_map_lookup_elem(&scratch_buf, &cpu);
+	if (!s)
+		return;
+	struct weft_proc_info_event *ev = (struct weft_proc_info_event *)s;
+	ev->kind = EVENT_PROC_INFO;
+	ev->tgid = tgid;
+	ev->ts_ns = bpf_ktime_get_ns();
+	bpf_get_current_comm(&ev->comm, sizeof(ev->comm));
+
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+	__u64 arg_start = BPF_CORE_READ(mm, arg_start), arg_end = BPF_CORE_READ(mm, arg_end);
+	__u64 env_start = BPF_CORE_READ(mm, env_start), env_end = BPF_CORE_READ(mm, env_end);
+	__u8 *payload = (__u8 *)(ev + 1);
+
+	__u64 an = arg_end > arg_start ? arg_end - arg_start : 0;
+	if (an > MAX_ARGV)
+		an = MAX_ARGV;
+	asm volatile("%0 &= 0x1ff" : "+r"(an));
+	if (an > MAX_ARGV || bpf_probe_read_user(payload, an, (void *)arg_start))
+		an = 0;
+	__u64 en = env_end > env_start ? env_end - env_start : 0;
+	if (en > MAX_ENV)
+		en = MAX_ENV;
+	asm volatile("%0 &= 0x3fff" : "+r"(en));
+	if (en > MAX_ENV || bpf_probe_read_user(payload + MAX_ARGV, en, (void *)env_start))
+		en = 0;
+	/* Close the hole between the two blocks so they travel back to back. */
+	if (an < MAX_ARGV && en > 0) {
+		__u64 off = an;
+		asm volatile("%0 &= 0x1ff" : "+r"(off));
+		if (off < MAX_ARGV && bpf_probe_read_kernel(payload + off, en, payload + MAX_ARGV))
+			en = 0;
+	}
+	ev->argv_len = an;
+	ev->env_len = en;
+	__u64 size = an + en;
+	asm volatile("%0 &= 0x7fff" : "+r"(size));
+	output(ev, sizeof(*ev) + size);
+}
+
 /* track starts following a socket fd that connect or accept just made. */
 static __always_inline void track(__s32 fd, __u16 role)
 {
@@ -236,6 +298,7 @@ static __always_inline void track(__s32 fd, __u16 role)
 		emit_close(&key, old);
 	struct conn_state st = {.gen = bpf_ktime_get_ns(), .sock = (__u64)sock};
 	bpf_map_update_elem(&conns, &key, &st, BPF_ANY);
+	announce_process(key.tgid);
 	emit_open(&key, st.gen, sk, role);
 }
 
@@ -258,6 +321,7 @@ static __always_inline struct conn_state *lookup_conn(struct conn_key *key, stru
 		emit_close(key, st); /* fd reused without a close we saw */
 	struct conn_state fresh = {.gen = bpf_ktime_get_ns(), .sock = (__u64)sock};
 	bpf_map_update_elem(&conns, key, &fresh, BPF_ANY);
+	announce_process(key->tgid);
 	emit_open(key, fresh.gen, sk, ROLE_UNKNOWN);
 	*skp = sk;
 	return bpf_map_lookup_elem(&conns, key);
@@ -582,7 +646,18 @@ int process_exit(void *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	if ((__u32)id != (__u32)(id >> 32) || is_self(id))
 		return 0; /* a thread, not the process */
+	__u32 tgid = id >> 32;
+	bpf_map_delete_elem(&procs_seen, &tgid);
 	struct weft_proc_event ev = {.kind = EVENT_PROC_EXIT, .tgid = id >> 32, .ts_ns = bpf_ktime_get_ns()};
 	output(&ev, sizeof(ev));
+	return 0;
+}
+
+/* After exec the process is another program: announce it again. */
+SEC("tracepoint/sched/sched_process_exec")
+int process_exec(void *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	bpf_map_delete_elem(&procs_seen, &tgid);
 	return 0;
 }

@@ -22,7 +22,6 @@ var _ bpf.Handler = (*eventSink)(nil)
 func (s *eventSink) ConnOpen(ev *bpf.ConnEvent) {
 	local, remote := ev.Tuple()
 	comm := ev.CommString()
-	s.procs.Observe(ev.Tgid, comm)
 	s.table.Open(conn.Info{
 		ID:       conn.ID{PID: ev.Tgid, FD: ev.Fd, Gen: ev.Gen},
 		Tuple:    conn.Tuple{Local: local, Remote: remote},
@@ -49,6 +48,10 @@ func (s *eventSink) Data(ev *bpf.DataEvent, payload []byte) {
 func (s *eventSink) ProcessExit(ev *bpf.ProcEvent) {
 	s.table.ProcessExit(ev.Tgid, int64(ev.TsNs))
 	s.procs.Forget(ev.Tgid)
+}
+
+func (s *eventSink) ProcessInfo(ev *bpf.ProcInfoEvent, argv, env []byte) {
+	s.procs.ObserveBlocks(ev.Tgid, ev.CommString(), argv, env)
 }
 
 func (s *eventSink) Tick(now int64) {

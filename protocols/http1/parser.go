@@ -8,7 +8,8 @@ import (
 	"github.com/weftrace/weft/protocols"
 )
 
-// maxChunkLine bounds a chunk-size line with its extensions.
+// maxChunkLine bounds a chunk-size line with its extensions (and
+// MaxHeaderBytes bounds it too).
 const maxChunkLine = 1024
 
 // state is where a direction is in its current message.
@@ -51,13 +52,13 @@ func (sd *side) consumed() { sd.buf, sd.scan = sd.buf[:0], 0 }
 
 // request is what a parsed request head leaves for its exchange.
 type request struct {
-	id                           uint64
-	method, path, version, host  string
-	userAgent, traceParent, tstt string
-	bodySize                     int64
-	start                        int64
-	seq, tid                     uint32
-	head, connect                bool
+	id                                 uint64
+	method, path, version, host        string
+	userAgent, traceParent, traceState string
+	bodySize                           int64
+	start                              int64
+	seq, tid                           uint32
+	head, connect                      bool
 }
 
 // Parser follows the HTTP/1 exchanges of one connection. It implements
@@ -355,7 +356,7 @@ func (p *Parser) request(d conn.Direction) {
 	r.path = intern(&p.lastPath, path)
 	r.host = intern(&p.lastHost, host)
 	r.userAgent = intern(&p.lastUA, hd.ua)
-	r.tstt = intern(&p.lastTS, hd.traceState)
+	r.traceState = intern(&p.lastTS, hd.traceState)
 	if len(hd.traceParent) > 0 {
 		r.traceParent = string(hd.traceParent)
 	}
@@ -412,7 +413,7 @@ func (p *Parser) response(d conn.Direction, s *conn.Segment) {
 // chunkSize reads a chunk-size line starting at b[i].
 func (p *Parser) chunkSize(d conn.Direction, s *conn.Segment, i int) int {
 	sd := &p.sides[d]
-	sec, next, over := p.collect(sd, s.Data, i, maxChunkLine, lineEnd)
+	sec, next, over := p.collect(sd, s.Data, i, min(maxChunkLine, p.opts.MaxHeaderBytes), lineEnd)
 	if over {
 		p.fail(d, &p.stats.Malformed)
 		return len(s.Data)
@@ -535,7 +536,7 @@ func (p *Parser) emit(r *request, status int, respBody, end int64) {
 		Host:             r.host,
 		UserAgent:        r.userAgent,
 		TraceParent:      r.traceParent,
-		TraceState:       r.tstt,
+		TraceState:       r.traceState,
 		RequestBodySize:  r.bodySize,
 		ResponseBodySize: respBody,
 	}
@@ -596,39 +597,3 @@ func intern(last *string, b []byte) string {
 	}
 	return *last
 }
-
-// queue is a bounded FIFO ring of requests waiting for their response.
-type queue struct {
-	buf  []request
-	head int
-	n    int
-}
-
-// push appends r, dropping the oldest when max are already waiting; it
-// reports whether it dropped one.
-func (q *queue) push(r request, max int) (dropped bool) {
-	if q.n >= max {
-		q.pop()
-		dropped = true
-	}
-	if q.n == len(q.buf) {
-		nb := make([]request, min(max, len(q.buf)*2+2))
-		for i := range q.n {
-			nb[i] = *q.at(i)
-		}
-		q.buf, q.head = nb, 0
-	}
-	q.buf[(q.head+q.n)%len(q.buf)] = r
-	q.n++
-	return dropped
-}
-
-func (q *queue) pop() request {
-	r := q.buf[q.head]
-	q.buf[q.head] = request{} // let the strings go
-	q.head = (q.head + 1) % len(q.buf)
-	q.n--
-	return r
-}
-
-func (q *queue) at(i int) *request { return &q.buf[(q.head+i)%len(q.buf)] }
