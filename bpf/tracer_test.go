@@ -92,7 +92,7 @@ func (r *recorder) ProcessInfo(ev *ProcInfoEvent, argv, env []byte) {
 	r.argv0 = string(bytes.SplitN(argv, []byte{0}, 2)[0])
 	r.envHasPath = bytes.Contains(env, []byte("PATH="))
 }
-func (r *recorder) Tick(int64)             {}
+func (r *recorder) Tick(int64) {}
 
 func (r *recorder) streams(port uint16) (client, server map[uint8][]byte, ok bool) {
 	r.mu.Lock()

@@ -65,8 +65,8 @@ type Tuple struct {
 }
 
 // Info is what is known about a connection apart from its bytes. It is
-// immutable once the connection is in the table, except Role, which the
-// protocol layer may infer for connections that predate weft.
+// immutable once the connection is in the table: parsers that infer the
+// role of a connection that predates weft put it on the Exchange instead.
 type Info struct {
 	ID       ID
 	Tuple    Tuple

@@ -94,6 +94,8 @@ func (c *Correlator) Add(ex *protocols.Exchange) {
 			return
 		}
 		c.httpSpan(ex, &s)
+	// One case per protocol; each converter lives in its own file
+	// (http.go, dns.go, postgres.go).
 	default:
 		c.drop(ex.Protocol)
 		return

@@ -42,7 +42,10 @@ type Exchange struct {
 	// RequestTID is the thread that moved the request's first byte.
 	RequestTID uint32
 
-	HTTP *HTTP
+	// Exactly one of these is set, by Protocol.
+	HTTP     *HTTP         // HTTP1, HTTP2 (and gRPC over HTTP/2)
+	DNS      *DNSInfo      // DNS over UDP or TCP
+	Postgres *PostgresInfo // PostgreSQL wire protocol
 }
 
 // HTTP is what an HTTP/1.x or HTTP/2 exchange says, with no body and no
@@ -59,10 +62,46 @@ type HTTP struct {
 	// RequestBodySize and ResponseBodySize are body lengths in bytes (-1 unknown).
 	RequestBodySize  int64
 	ResponseBodySize int64
+	// Scheme is "http" or "https" (plaintext from TLS capture).
+	Scheme string
+	// GRPC is set for gRPC calls (content-type application/grpc*);
+	// GRPCStatus is grpc-status from the trailers or a Trailers-Only
+	// response, -1 when none was seen.
+	GRPC       bool
+	GRPCStatus int
+	// Partial is set when some header fields could not be decoded (HTTP/2
+	// HPACK state lost): empty fields are unknown, not absent.
+	Partial bool
 }
 
-// Sink receives exchanges. It is called from the connection's goroutine and
-// must not retain the Exchange's pointers' referents beyond Conn.
+// DNSInfo is one query and its answer (or its absence).
+type DNSInfo struct {
+	ID        uint16
+	Name      string // question name, without the trailing dot
+	Type      uint16 // question type (dnsmessage.Type)
+	RCode     int    // response code; -1 when no response was seen
+	Answers   int    // answer records
+	Transport string // "udp" or "tcp"
+	TimedOut  bool   // no response within the timeout
+}
+
+// PostgresInfo is one statement (or one COPY, or one failed message) and its
+// outcome.
+type PostgresInfo struct {
+	Operation   string // first keyword of the statement, upper case: SELECT, INSERT, ...
+	Query       string // statement text, literals replaced by ? unless sanitising is off
+	Database    string // from the startup packet
+	User        string
+	Application string
+	SQLState    string // on ErrorResponse
+	Rows        int64  // from CommandComplete; -1 when it does not say
+	Failed      bool   // ErrorResponse
+}
+
+// Sink receives exchanges. It is called on the connection's goroutine.
+// Parsers reuse the Exchange and its protocol fields for the next one, so a
+// sink must not keep the *Exchange or its *HTTP after it returns (Conn
+// stays valid).
 type Sink func(*Exchange)
 
 // Parser turns one connection's segments into exchanges. It is a
