@@ -74,6 +74,7 @@ type Info struct {
 	TID      uint32 // thread that opened (or first used) the connection
 	Comm     string // kernel task name of the process, a fallback service name
 	OpenedAt int64  // monotonic ns
+	UDP      bool   // a UDP socket: segments are datagrams
 }
 
 // Segment is a run of one direction's stream, delivered in offset order.
@@ -89,6 +90,11 @@ type Segment struct {
 	End    int64  // monotonic ns when it returned
 	Seq    uint32 // TCP sequence number of the segment's first byte
 	TID    uint32 // thread that made the syscall
+	// Datagram is set for UDP: Data is one whole datagram (never
+	// reassembled, Offset counts datagrams' bytes only for ordering) and
+	// Peer is the remote address it came from or went to.
+	Datagram bool
+	Peer     netip.AddrPort
 }
 
 // Len is the number of stream bytes the segment covers.
