@@ -32,6 +32,9 @@ const (
 	DirIngress = uint8(weftWeftDirectionDIR_INGRESS)
 
 	OpSendfile = uint8(weftWeftDataOpWEFT_OP_SENDFILE)
+
+	ProtoTCP = uint8(weftWeftProtoPROTO_TCP)
+	ProtoUDP = uint8(weftWeftProtoPROTO_UDP)
 )
 
 const (
@@ -59,6 +62,15 @@ func addr(family uint16, b *[16]uint8) netip.Addr {
 		return netip.AddrFrom16(*b).Unmap()
 	}
 	return netip.Addr{}
+}
+
+// PeerAddr returns a UDP datagram's remote end (zero for TCP).
+func (e *DataEvent) PeerAddr() netip.AddrPort {
+	a := addr(e.PeerFamily, &e.Peer)
+	if !a.IsValid() {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(a, e.PeerPort)
 }
 
 // CommString returns the task name the kernel reported.

@@ -195,3 +195,98 @@ func TestCaptureTCP(t *testing.T) {
 		t.Fatalf("%d malformed samples", tr.Malformed())
 	}
 }
+
+type udpRecorder struct {
+	recorder
+	datagrams []udpDatagram
+}
+
+type udpDatagram struct {
+	dir  uint8
+	peer string
+	data string
+	pid  uint32
+}
+
+func (r *udpRecorder) Data(ev *DataEvent, payload []byte) {
+	if ev.Proto != ProtoUDP {
+		return
+	}
+	r.mu.Lock()
+	r.datagrams = append(r.datagrams, udpDatagram{ev.Dir, ev.PeerAddr().String(), string(payload), ev.Tgid})
+	r.mu.Unlock()
+}
+
+// TestBPFUDP: datagrams on unconnected (sendto/recvfrom) and connected
+// (write/read) UDP sockets arrive whole, with the peer of each.
+func TestBPFUDP(t *testing.T) {
+	requireKernel(t)
+	tr, err := Load(Config{SelfPID: 1}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &udpRecorder{recorder: recorder{data: map[[2]uint64][]byte{}}}
+	done := make(chan error, 1)
+	go func() { done <- tr.Run(rec) }()
+	defer func() {
+		tr.Close()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	srv, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	cli, err := net.DialUDP("udp", nil, srv.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if _, err := cli.Write([]byte("ping-weft-udp")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	n, from, err := srv.ReadFromUDP(buf)
+	if err != nil || string(buf[:n]) != "ping-weft-udp" {
+		t.Fatalf("server read %q, %v", buf[:n], err)
+	}
+	if _, err := srv.WriteToUDP([]byte("pong-weft-udp"), from); err != nil {
+		t.Fatal(err)
+	}
+	if n, err = cli.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	srvAddr, cliAddr := srv.LocalAddr().String(), cli.LocalAddr().String()
+	want := []udpDatagram{
+		{DirEgress, srvAddr, "ping-weft-udp", uint32(os.Getpid())},
+		{DirIngress, cliAddr, "ping-weft-udp", uint32(os.Getpid())},
+		{DirEgress, cliAddr, "pong-weft-udp", uint32(os.Getpid())},
+		{DirIngress, srvAddr, "pong-weft-udp", uint32(os.Getpid())},
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		rec.mu.Lock()
+		var got []udpDatagram
+		for _, d := range rec.datagrams {
+			if d.pid == uint32(os.Getpid()) && bytes.Contains([]byte(d.data), []byte("-weft-udp")) {
+				got = append(got, d)
+			}
+		}
+		rec.mu.Unlock()
+		if len(got) >= len(want) {
+			for i := range want {
+				if got[i] != want[i] {
+					t.Fatalf("datagram %d = %+v, want %+v (all: %+v)", i, got[i], want[i], got)
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("got %d datagrams, want %d: %+v", len(got), len(want), got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -17,6 +17,7 @@ type weftArgs struct {
 	_      structs.HostLayout
 	Buf    uint64
 	Ts     uint64
+	Addr   uint64
 	Fd     int32
 	Iovcnt uint32
 	Op     uint8
@@ -35,6 +36,8 @@ type weftConnState struct {
 	Gen    uint64
 	Offset [2]uint64
 	Sock   uint64
+	Proto  uint32
+	Pad    uint32
 }
 
 type weftScratch struct {
@@ -59,24 +62,32 @@ type weftWeftConnEvent struct {
 	Family uint16
 	Role   uint16
 	Comm   [16]uint8
+	Proto  uint16
+	Pad    uint16
+	Pad2   uint32
 }
 
 type weftWeftDataEvent struct {
-	_         structs.HostLayout
-	Kind      uint32
-	Tid       uint32
-	TsEnterNs uint64
-	TsExitNs  uint64
-	Tgid      uint32
-	Fd        int32
-	Gen       uint64
-	Offset    uint64
-	Len       uint32
-	Captured  uint32
-	Seq       uint32
-	Dir       uint8
-	Op        uint8
-	Pad       uint16
+	_          structs.HostLayout
+	Kind       uint32
+	Tid        uint32
+	TsEnterNs  uint64
+	TsExitNs   uint64
+	Tgid       uint32
+	Fd         int32
+	Gen        uint64
+	Offset     uint64
+	Len        uint32
+	Captured   uint32
+	Seq        uint32
+	Dir        uint8
+	Op         uint8
+	Proto      uint8
+	Pad        uint8
+	Peer       [16]uint8
+	PeerPort   uint16
+	PeerFamily uint16
+	Pad2       uint32
 }
 
 type weftWeftDataOp uint32
@@ -91,6 +102,8 @@ const (
 	weftWeftDataOpWEFT_OP_RECVMSG  weftWeftDataOp = 7
 	weftWeftDataOpWEFT_OP_SENDMSG  weftWeftDataOp = 8
 	weftWeftDataOpWEFT_OP_SENDFILE weftWeftDataOp = 9
+	weftWeftDataOpWEFT_OP_RECVMMSG weftWeftDataOp = 10
+	weftWeftDataOpWEFT_OP_SENDMMSG weftWeftDataOp = 11
 )
 
 type weftWeftDirection uint32
@@ -127,6 +140,13 @@ type weftWeftProcInfoEvent struct {
 	Comm    [16]uint8
 }
 
+type weftWeftProto uint32
+
+const (
+	weftWeftProtoPROTO_TCP weftWeftProto = 6
+	weftWeftProtoPROTO_UDP weftWeftProto = 17
+)
+
 type weftWeftRole uint32
 
 const (
@@ -151,8 +171,10 @@ const (
 	weftProgEnterRead          = "enter_read"
 	weftProgEnterReadv         = "enter_readv"
 	weftProgEnterRecvfrom      = "enter_recvfrom"
+	weftProgEnterRecvmmsg      = "enter_recvmmsg"
 	weftProgEnterRecvmsg       = "enter_recvmsg"
 	weftProgEnterSendfile      = "enter_sendfile"
+	weftProgEnterSendmmsg      = "enter_sendmmsg"
 	weftProgEnterSendmsg       = "enter_sendmsg"
 	weftProgEnterSendto        = "enter_sendto"
 	weftProgEnterWrite         = "enter_write"
@@ -163,8 +185,10 @@ const (
 	weftProgExitRead           = "exit_read"
 	weftProgExitReadv          = "exit_readv"
 	weftProgExitRecvfrom       = "exit_recvfrom"
+	weftProgExitRecvmmsg       = "exit_recvmmsg"
 	weftProgExitRecvmsg        = "exit_recvmsg"
 	weftProgExitSendfile       = "exit_sendfile"
+	weftProgExitSendmmsg       = "exit_sendmmsg"
 	weftProgExitSendmsg        = "exit_sendmsg"
 	weftProgExitSendto         = "exit_sendto"
 	weftProgExitWrite          = "exit_write"
@@ -179,6 +203,7 @@ const (
 	weftVarUnusedEventKind     = "unused_event_kind"
 	weftVarUnusedProcEvent     = "unused_proc_event"
 	weftVarUnusedProcInfoEvent = "unused_proc_info_event"
+	weftVarUnusedProto         = "unused_proto"
 	weftVarUnusedRole          = "unused_role"
 	weftVarWakeupBytes         = "wakeup_bytes"
 	weftVarWakeupEvents        = "wakeup_events"
@@ -231,8 +256,10 @@ type weftProgramSpecs struct {
 	EnterRead     *ebpf.ProgramSpec `ebpf:"enter_read"`
 	EnterReadv    *ebpf.ProgramSpec `ebpf:"enter_readv"`
 	EnterRecvfrom *ebpf.ProgramSpec `ebpf:"enter_recvfrom"`
+	EnterRecvmmsg *ebpf.ProgramSpec `ebpf:"enter_recvmmsg"`
 	EnterRecvmsg  *ebpf.ProgramSpec `ebpf:"enter_recvmsg"`
 	EnterSendfile *ebpf.ProgramSpec `ebpf:"enter_sendfile"`
+	EnterSendmmsg *ebpf.ProgramSpec `ebpf:"enter_sendmmsg"`
 	EnterSendmsg  *ebpf.ProgramSpec `ebpf:"enter_sendmsg"`
 	EnterSendto   *ebpf.ProgramSpec `ebpf:"enter_sendto"`
 	EnterWrite    *ebpf.ProgramSpec `ebpf:"enter_write"`
@@ -243,8 +270,10 @@ type weftProgramSpecs struct {
 	ExitRead      *ebpf.ProgramSpec `ebpf:"exit_read"`
 	ExitReadv     *ebpf.ProgramSpec `ebpf:"exit_readv"`
 	ExitRecvfrom  *ebpf.ProgramSpec `ebpf:"exit_recvfrom"`
+	ExitRecvmmsg  *ebpf.ProgramSpec `ebpf:"exit_recvmmsg"`
 	ExitRecvmsg   *ebpf.ProgramSpec `ebpf:"exit_recvmsg"`
 	ExitSendfile  *ebpf.ProgramSpec `ebpf:"exit_sendfile"`
+	ExitSendmmsg  *ebpf.ProgramSpec `ebpf:"exit_sendmmsg"`
 	ExitSendmsg   *ebpf.ProgramSpec `ebpf:"exit_sendmsg"`
 	ExitSendto    *ebpf.ProgramSpec `ebpf:"exit_sendto"`
 	ExitWrite     *ebpf.ProgramSpec `ebpf:"exit_write"`
@@ -278,6 +307,7 @@ type weftVariableSpecs struct {
 	UnusedEventKind     *ebpf.VariableSpec `ebpf:"unused_event_kind"`
 	UnusedProcEvent     *ebpf.VariableSpec `ebpf:"unused_proc_event"`
 	UnusedProcInfoEvent *ebpf.VariableSpec `ebpf:"unused_proc_info_event"`
+	UnusedProto         *ebpf.VariableSpec `ebpf:"unused_proto"`
 	UnusedRole          *ebpf.VariableSpec `ebpf:"unused_role"`
 	WakeupBytes         *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 	WakeupEvents        *ebpf.VariableSpec `ebpf:"wakeup_events"`
@@ -336,6 +366,7 @@ type weftVariables struct {
 	UnusedEventKind     *ebpf.Variable `ebpf:"unused_event_kind"`
 	UnusedProcEvent     *ebpf.Variable `ebpf:"unused_proc_event"`
 	UnusedProcInfoEvent *ebpf.Variable `ebpf:"unused_proc_info_event"`
+	UnusedProto         *ebpf.Variable `ebpf:"unused_proto"`
 	UnusedRole          *ebpf.Variable `ebpf:"unused_role"`
 	WakeupBytes         *ebpf.Variable `ebpf:"wakeup_bytes"`
 	WakeupEvents        *ebpf.Variable `ebpf:"wakeup_events"`
@@ -350,8 +381,10 @@ type weftPrograms struct {
 	EnterRead     *ebpf.Program `ebpf:"enter_read"`
 	EnterReadv    *ebpf.Program `ebpf:"enter_readv"`
 	EnterRecvfrom *ebpf.Program `ebpf:"enter_recvfrom"`
+	EnterRecvmmsg *ebpf.Program `ebpf:"enter_recvmmsg"`
 	EnterRecvmsg  *ebpf.Program `ebpf:"enter_recvmsg"`
 	EnterSendfile *ebpf.Program `ebpf:"enter_sendfile"`
+	EnterSendmmsg *ebpf.Program `ebpf:"enter_sendmmsg"`
 	EnterSendmsg  *ebpf.Program `ebpf:"enter_sendmsg"`
 	EnterSendto   *ebpf.Program `ebpf:"enter_sendto"`
 	EnterWrite    *ebpf.Program `ebpf:"enter_write"`
@@ -362,8 +395,10 @@ type weftPrograms struct {
 	ExitRead      *ebpf.Program `ebpf:"exit_read"`
 	ExitReadv     *ebpf.Program `ebpf:"exit_readv"`
 	ExitRecvfrom  *ebpf.Program `ebpf:"exit_recvfrom"`
+	ExitRecvmmsg  *ebpf.Program `ebpf:"exit_recvmmsg"`
 	ExitRecvmsg   *ebpf.Program `ebpf:"exit_recvmsg"`
 	ExitSendfile  *ebpf.Program `ebpf:"exit_sendfile"`
+	ExitSendmmsg  *ebpf.Program `ebpf:"exit_sendmmsg"`
 	ExitSendmsg   *ebpf.Program `ebpf:"exit_sendmsg"`
 	ExitSendto    *ebpf.Program `ebpf:"exit_sendto"`
 	ExitWrite     *ebpf.Program `ebpf:"exit_write"`
@@ -379,8 +414,10 @@ func (p *weftPrograms) Close() error {
 		p.EnterRead,
 		p.EnterReadv,
 		p.EnterRecvfrom,
+		p.EnterRecvmmsg,
 		p.EnterRecvmsg,
 		p.EnterSendfile,
+		p.EnterSendmmsg,
 		p.EnterSendmsg,
 		p.EnterSendto,
 		p.EnterWrite,
@@ -391,8 +428,10 @@ func (p *weftPrograms) Close() error {
 		p.ExitRead,
 		p.ExitReadv,
 		p.ExitRecvfrom,
+		p.ExitRecvmmsg,
 		p.ExitRecvmsg,
 		p.ExitSendfile,
+		p.ExitSendmmsg,
 		p.ExitSendmsg,
 		p.ExitSendto,
 		p.ExitWrite,

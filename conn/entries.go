@@ -71,25 +71,13 @@ func (t *Table) create(info Info, opened bool) *entry {
 	return e
 }
 
-// adopt fills in a connection made up from data with its late open event.
-// Fields the data already set are kept: the handler may have used them.
-func (t *Table) adopt(e *entry, info *Info) {
+// adopt takes a late open event for a connection made up from data. Info
+// stays as it is: it is immutable once in the table, and exchanges may
+// already carry it to other goroutines. The ring buffer keeps the kernel's
+// order, so an open that trails its data is rare; usually it was lost.
+// The open does anchor streams not seen yet: the kernel counts from 0.
+func (t *Table) adopt(e *entry) {
 	e.opened = true
-	if e.info.Tuple == (Tuple{}) {
-		e.info.Tuple = info.Tuple
-	}
-	if e.info.Role == RoleUnknown {
-		e.info.Role = info.Role
-	}
-	if e.info.Comm == "" {
-		e.info.Comm = info.Comm
-	}
-	if e.info.TID == 0 {
-		e.info.TID = info.TID
-	}
-	if info.OpenedAt < e.info.OpenedAt {
-		e.info.OpenedAt = info.OpenedAt
-	}
 	for d := range e.streams {
 		if !e.streams[d].anchored {
 			e.streams[d].anchor(0)

@@ -2,9 +2,9 @@ package conn
 
 // Open starts tracking a connection. An open for a newer generation of a
 // tracked fd ends the old connection first (its close event was lost); an
-// open older than the tracked generation is stale and dropped. An open for a
-// connection first seen through its data fills in what that data could not
-// tell (tuple, role, comm) in place.
+// open older than the tracked generation is stale and dropped, and so is
+// a repeated one. An open for a connection first seen through its data
+// keeps that connection and its handler (see adopt).
 func (t *Table) Open(info Info) {
 	t.tick(info.OpenedAt)
 	if e := t.conns[slotOf(info.ID)]; e != nil {
@@ -16,7 +16,7 @@ func (t *Table) Open(info Info) {
 			if e.opened {
 				t.stats.StaleEvents.Add(1)
 			} else {
-				t.adopt(e, &info)
+				t.adopt(e)
 			}
 			return
 		}

@@ -67,30 +67,30 @@ func TestStaleOpenIgnored(t *testing.T) {
 	expect(t, "stale", tab.Stats().StaleEvents.Load(), 2)
 }
 
-func TestLateOpenAdoptsConnection(t *testing.T) {
+// TestLateOpenKeepsConnection checks an open that trails its data keeps
+// the connection made up from data, with its Info untouched (it is
+// immutable once in the table), and starts its unseen stream at 0.
+func TestLateOpenKeepsConnection(t *testing.T) {
 	id := ID{PID: 3, FD: 7, Gen: 1}
 	tab, rs := newTestTable(TableConfig{})
 	send(tab, id, Egress, 0, "GET", 100)
-	want := tuple("10.0.0.1:40000", "10.0.0.2:80")
-	tab.Open(Info{ID: id, Tuple: want, Role: RoleClient, Comm: "curl", TID: 9, OpenedAt: 90})
+	tab.Open(Info{ID: id, Tuple: tuple("10.0.0.1:40000", "10.0.0.2:80"), Role: RoleClient, Comm: "curl", TID: 9, OpenedAt: 90})
 	send(tab, id, Egress, 3, " /", 110)
 	r := rs.only(t)
-	if r.info.Tuple != want || r.info.Role != RoleClient || r.info.Comm != "curl" || r.info.OpenedAt != 90 {
-		t.Errorf("info after late open: %+v", *r.info)
-	}
-	if r.info.TID != 1 {
-		t.Errorf("TID: got %d, want 1 from the first data", r.info.TID)
+	if want := (Info{ID: id, TID: 1, OpenedAt: 100}); *r.info != want {
+		t.Errorf("info after late open: got %+v, want %+v", *r.info, want)
 	}
 	if got := r.got(Egress); !slices.Equal(got, []string{"0:GET", "3: /"}) {
 		t.Errorf("segments: %q", got)
 	}
-	// Its ingress stream was not seen yet: the open anchors it at 0.
 	send(tab, id, Ingress, 2, "00", 120)
 	if got := r.got(Ingress); len(got) != 0 {
 		t.Errorf("ingress ahead of 0 delivered at once: %q", got)
 	}
 	expect(t, "opened from data", tab.Stats().OpenedFromData.Load(), 1)
 	expect(t, "opened", tab.Stats().Opened.Load(), 0)
+	tab.Open(Info{ID: id, Role: RoleClient}) // now a repeat
+	expect(t, "stale", tab.Stats().StaleEvents.Load(), 1)
 }
 
 // TestUnknownRoleOpenStartsAtZero checks a connection that predates weft,

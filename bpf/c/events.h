@@ -37,6 +37,14 @@ enum weft_data_op {
 	WEFT_OP_RECVMSG,
 	WEFT_OP_SENDMSG,
 	WEFT_OP_SENDFILE,
+	WEFT_OP_RECVMMSG,
+	WEFT_OP_SENDMMSG,
+};
+
+/* Transport of a connection. */
+enum weft_proto {
+	PROTO_TCP = 6,
+	PROTO_UDP = 17,
 };
 
 /* EVENT_CONN_OPEN and EVENT_CONN_CLOSE. */
@@ -55,6 +63,9 @@ struct weft_conn_event {
 	__u16 family;
 	__u16 role;
 	__u8 comm[16];
+	__u16 proto; /* enum weft_proto */
+	__u16 _pad;
+	__u32 _pad2;
 };
 
 /* EVENT_DATA header; `captured` bytes of payload follow it. */
@@ -72,7 +83,13 @@ struct weft_data_event {
 	__u32 seq;    /* TCP sequence number of the first byte */
 	__u8 dir;
 	__u8 op;
-	__u16 _pad;
+	__u8 proto;   /* enum weft_proto */
+	__u8 _pad;
+	/* UDP: the datagram's remote end (from sockaddr or the connected peer). */
+	__u8 peer[16];
+	__u16 peer_port; /* host byte order */
+	__u16 peer_family;
+	__u32 _pad2;
 };
 
 /* EVENT_PROC_EXIT: every connection of tgid is gone. */

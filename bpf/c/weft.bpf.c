@@ -18,7 +18,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define AF_INET 2
 #define AF_INET6 10
 #define SOCK_STREAM 1
+#define SOCK_DGRAM 2
 #define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
 #define MSG_PEEK 2
@@ -28,6 +30,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define MAX_CAPTURE 16384
 /* iovec entries walked per readv/writev/recvmsg/sendmsg. */
 #define MAX_IOV 16
+/* messages walked per sendmmsg/recvmmsg (DNS resolvers send 2). */
+#define MAX_MMSG 4
 
 /* Set by the loader before load. */
 volatile const __u32 self_tgid = 0;
@@ -65,6 +69,8 @@ struct conn_state {
 	__u64 gen;
 	__u64 offset[2]; /* next byte offset per direction */
 	__u64 sock;      /* struct socket * the fd pointed at when seen */
+	__u32 proto;     /* enum weft_proto */
+	__u32 _pad;
 };
 
 struct {
@@ -76,10 +82,11 @@ struct {
 
 /* Syscall arguments kept from enter to exit, per thread. */
 struct args {
-	__u64 buf;    /* buffer, or iovec array */
+	__u64 buf;    /* buffer, iovec array, or mmsghdr array */
 	__u64 ts;     /* enter time */
+	__u64 addr;   /* user sockaddr of the peer (sendto/recvfrom/msg_name), or 0 */
 	__s32 fd;
-	__u32 iovcnt; /* 0: buf is a plain buffer */
+	__u32 iovcnt; /* 0: buf is a plain buffer; mmsg: vlen */
 	__u8 op;
 	__u8 dir;
 	__u8 _pad[6];
@@ -126,6 +133,7 @@ const enum weft_event_kind *unused_event_kind __attribute__((unused));
 const enum weft_role *unused_role __attribute__((unused));
 const enum weft_direction *unused_direction __attribute__((unused));
 const enum weft_data_op *unused_data_op __attribute__((unused));
+const enum weft_proto *unused_proto __attribute__((unused));
 
 static __always_inline bool is_self(__u64 pid_tgid)
 {
@@ -181,8 +189,9 @@ static __always_inline struct socket *socket_of(__s32 fd)
 	return BPF_CORE_READ(f, private_data);
 }
 
-/* tcp_sock_of returns the sock of a TCP/IPv4-or-IPv6 stream socket, else NULL. */
-static __always_inline struct sock *tcp_sock_of(struct socket *sock)
+/* inet_sock_of returns the sock of a TCP stream or UDP datagram socket over
+ * IPv4/IPv6, else NULL; *proto gets IPPROTO_TCP or IPPROTO_UDP. */
+static __always_inline struct sock *inet_sock_of(struct socket *sock, __u32 *proto)
 {
 	struct sock *sk = BPF_CORE_READ(sock, sk);
 	if (!sk)
@@ -190,14 +199,22 @@ static __always_inline struct sock *tcp_sock_of(struct socket *sock)
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (family != AF_INET && family != AF_INET6)
 		return NULL;
-	if (BPF_CORE_READ(sk, sk_type) != SOCK_STREAM || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
-		return NULL;
-	return sk;
+	__u16 type = BPF_CORE_READ(sk, sk_type), p = BPF_CORE_READ(sk, sk_protocol);
+	if (type == SOCK_STREAM && p == IPPROTO_TCP) {
+		*proto = PROTO_TCP;
+		return sk;
+	}
+	if (type == SOCK_DGRAM && p == IPPROTO_UDP) {
+		*proto = PROTO_UDP;
+		return sk;
+	}
+	return NULL;
 }
 
-static __always_inline void emit_open(struct conn_key *key, __u64 gen, struct sock *sk, __u16 role)
+static __always_inline void emit_open(struct conn_key *key, __u64 gen, struct sock *sk, __u16 role, __u32 proto)
 {
 	struct weft_conn_event ev = {};
+	ev.proto = proto;
 	ev.kind = EVENT_CONN_OPEN;
 	ev.tid = (__u32)bpf_get_current_pid_tgid();
 	ev.ts_ns = bpf_ktime_get_ns();
@@ -289,17 +306,18 @@ static __always_inline void track(__s32 fd, __u16 role)
 	struct socket *sock = socket_of(fd);
 	if (!sock)
 		return;
-	struct sock *sk = tcp_sock_of(sock);
+	__u32 proto = 0;
+	struct sock *sk = inet_sock_of(sock, &proto);
 	if (!sk)
 		return;
 	struct conn_key key = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd};
 	struct conn_state *old = bpf_map_lookup_elem(&conns, &key);
 	if (old)
 		emit_close(&key, old);
-	struct conn_state st = {.gen = bpf_ktime_get_ns(), .sock = (__u64)sock};
+	struct conn_state st = {.gen = bpf_ktime_get_ns(), .sock = (__u64)sock, .proto = proto};
 	bpf_map_update_elem(&conns, &key, &st, BPF_ANY);
 	announce_process(key.tgid);
-	emit_open(&key, st.gen, sk, role);
+	emit_open(&key, st.gen, sk, role, proto);
 }
 
 /* lookup_conn returns the state of the TCP connection behind fd, starting
@@ -314,26 +332,32 @@ static __always_inline struct conn_state *lookup_conn(struct conn_key *key, stru
 		*skp = BPF_CORE_READ(sock, sk);
 		return st;
 	}
-	struct sock *sk = tcp_sock_of(sock);
+	__u32 proto = 0;
+	struct sock *sk = inet_sock_of(sock, &proto);
 	if (!sk)
 		return NULL;
 	if (st)
 		emit_close(key, st); /* fd reused without a close we saw */
-	struct conn_state fresh = {.gen = bpf_ktime_get_ns(), .sock = (__u64)sock};
+	struct conn_state fresh = {.gen = bpf_ktime_get_ns(), .sock = (__u64)sock, .proto = proto};
 	bpf_map_update_elem(&conns, key, &fresh, BPF_ANY);
 	announce_process(key->tgid);
-	emit_open(key, fresh.gen, sk, ROLE_UNKNOWN);
+	emit_open(key, fresh.gen, sk, ROLE_UNKNOWN, proto);
 	*skp = sk;
 	return bpf_map_lookup_elem(&conns, key);
 }
 
-static __always_inline void stash(__s32 fd, __u64 buf, __u32 iovcnt, __u8 op, __u8 dir)
+static __always_inline void stash_addr(__s32 fd, __u64 buf, __u32 iovcnt, __u8 op, __u8 dir, __u64 addr)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	if (is_self(id))
 		return;
-	struct args a = {.buf = buf, .ts = bpf_ktime_get_ns(), .fd = fd, .iovcnt = iovcnt, .op = op, .dir = dir};
+	struct args a = {.buf = buf, .ts = bpf_ktime_get_ns(), .addr = addr, .fd = fd, .iovcnt = iovcnt, .op = op, .dir = dir};
 	bpf_map_update_elem(&inflight, &id, &a, BPF_ANY);
+}
+
+static __always_inline void stash(__s32 fd, __u64 buf, __u32 iovcnt, __u8 op, __u8 dir)
+{
+	stash_addr(fd, buf, iovcnt, op, dir, 0);
 }
 
 /* copy_iov copies up to `want` bytes from an iovec array into data. */
@@ -371,6 +395,108 @@ static __always_inline __u32 copy_iov(__u8 *data, __u64 iov_ptr, __u32 iovcnt, _
 	return off;
 }
 
+/* peer_from_sockaddr fills a UDP event's peer from a user sockaddr. */
+static __always_inline void peer_from_sockaddr(struct weft_data_event *ev, __u64 uaddr)
+{
+	struct sockaddr_in6 sa = {};
+	if (bpf_probe_read_user(&sa, sizeof(sa), (void *)uaddr))
+		return;
+	if (sa.sin6_family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&sa;
+		__builtin_memcpy(ev->peer, &in->sin_addr, 4);
+	} else if (sa.sin6_family == AF_INET6) {
+		__builtin_memcpy(ev->peer, &sa.sin6_addr, 16);
+	} else {
+		return;
+	}
+	ev->peer_family = sa.sin6_family;
+	ev->peer_port = bpf_ntohs(sa.sin6_port);
+}
+
+/* peer_from_sock fills a UDP event's peer from a connected socket. */
+static __always_inline void peer_from_sock(struct weft_data_event *ev, struct sock *sk)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	ev->peer_family = family;
+	ev->peer_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == AF_INET)
+		BPF_CORE_READ_INTO(&ev->peer, sk, __sk_common.skc_daddr);
+	else
+		BPF_CORE_READ_INTO(&ev->peer, sk, __sk_common.skc_v6_daddr);
+}
+
+/* emit_chunk sends one data event for `len` bytes that moved through buf
+ * (a plain buffer, or an iovec array when iovcnt > 0). */
+static __always_inline void emit_chunk(struct args *args, struct conn_key *key, struct conn_state *st,
+				       struct sock *sk, __u32 len, __u64 buf, __u32 iovcnt, __u64 uaddr)
+{
+	__u8 dir = args->dir & 1;
+	__u64 offset = __sync_fetch_and_add(&st->offset[dir], (__u64)len);
+
+	__u32 zero = 0;
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct scratch *s = bpf_map_lookup_elem(&scratch_buf, &cpu);
+	if (!s)
+		s = bpf_map_lookup_elem(&scratch_buf, &zero);
+	if (!s)
+		return;
+
+	struct weft_data_event *ev = &s->hdr;
+	ev->kind = EVENT_DATA;
+	ev->tid = (__u32)bpf_get_current_pid_tgid();
+	ev->ts_enter_ns = args->ts;
+	ev->ts_exit_ns = bpf_ktime_get_ns();
+	ev->tgid = key->tgid;
+	ev->fd = key->fd;
+	ev->gen = st->gen;
+	ev->offset = offset;
+	ev->len = len;
+	ev->dir = dir;
+	ev->op = args->op;
+	ev->proto = st->proto;
+	ev->_pad = 0;
+	ev->_pad2 = 0;
+	ev->peer_family = 0;
+	ev->peer_port = 0;
+	__builtin_memset(ev->peer, 0, sizeof(ev->peer));
+	if (st->proto == PROTO_TCP) {
+		struct tcp_sock *tp = (struct tcp_sock *)sk;
+		__u32 seq = dir == DIR_EGRESS ? BPF_CORE_READ(tp, write_seq) : BPF_CORE_READ(tp, copied_seq);
+		ev->seq = seq - len;
+	} else {
+		ev->seq = 0;
+		if (uaddr)
+			peer_from_sockaddr(ev, uaddr);
+		if (!ev->peer_family)
+			peer_from_sock(ev, sk);
+	}
+
+	__u32 want = capture_size;
+	if (want > MAX_CAPTURE)
+		want = MAX_CAPTURE;
+	if (len < want)
+		want = len;
+	__u32 got = 0;
+	if (args->op == WEFT_OP_SENDFILE) {
+		got = 0;
+	} else if (iovcnt == 0) {
+		__u64 w = want;
+		asm volatile("%0 &= 0x7fff" : "+r"(w)); /* no-op: want <= MAX_CAPTURE */
+		if (w > 0 && bpf_probe_read_user(s->data, w, (void *)buf) == 0)
+			got = w;
+	} else {
+		got = copy_iov(s->data, buf, iovcnt, want);
+	}
+	__u64 n = got;
+	if (n > MAX_CAPTURE)
+		n = MAX_CAPTURE;
+	/* A no-op for n <= MAX_CAPTURE, but it is a bound the verifier sees on
+	 * the very register passed to the helper: 88 + 0x7fff fits scratch. */
+	asm volatile("%0 &= 0x7fff" : "+r"(n));
+	ev->captured = n;
+	output(s, sizeof(struct weft_data_event) + n);
+}
+
 static __always_inline void on_data_exit(long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -387,56 +513,39 @@ static __always_inline void on_data_exit(long ret)
 	struct conn_state *st = lookup_conn(&key, &sk);
 	if (!st || !sk)
 		return;
-	__u8 dir = args.dir & 1;
-	__u64 offset = __sync_fetch_and_add(&st->offset[dir], (__u64)ret);
+	emit_chunk(&args, &key, st, sk, (__u32)ret, args.buf, args.iovcnt, args.addr);
+}
 
-	__u32 zero = 0;
-	__u32 cpu = bpf_get_smp_processor_id();
-	struct scratch *s = bpf_map_lookup_elem(&scratch_buf, &cpu);
-	if (!s)
-		s = bpf_map_lookup_elem(&scratch_buf, &zero);
-	if (!s)
+/* on_mmsg_exit sends one data event per message of sendmmsg/recvmmsg (ret
+ * is the message count). Only each message's first iovec is captured:
+ * datagram APIs are used with one buffer per message. */
+static __always_inline void on_mmsg_exit(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct args *a = bpf_map_lookup_elem(&inflight, &id);
+	if (!a)
+		return;
+	struct args args = *a;
+	bpf_map_delete_elem(&inflight, &id);
+	if (ret <= 0)
 		return;
 
-	struct weft_data_event *ev = &s->hdr;
-	ev->kind = EVENT_DATA;
-	ev->tid = (__u32)id;
-	ev->ts_enter_ns = args.ts;
-	ev->ts_exit_ns = bpf_ktime_get_ns();
-	ev->tgid = key.tgid;
-	ev->fd = key.fd;
-	ev->gen = st->gen;
-	ev->offset = offset;
-	ev->len = (__u32)ret;
-	ev->dir = dir;
-	ev->op = args.op;
-	ev->_pad = 0;
-	struct tcp_sock *tp = (struct tcp_sock *)sk;
-	__u32 seq = dir == DIR_EGRESS ? BPF_CORE_READ(tp, write_seq) : BPF_CORE_READ(tp, copied_seq);
-	ev->seq = seq - (__u32)ret;
-
-	__u32 want = capture_size;
-	if (want > MAX_CAPTURE)
-		want = MAX_CAPTURE;
-	if ((__u64)ret < want)
-		want = (__u32)ret;
-	__u32 got = 0;
-	if (args.op == WEFT_OP_SENDFILE) {
-		got = 0;
-	} else if (args.iovcnt == 0) {
-		if (want > 0 && want <= MAX_CAPTURE && bpf_probe_read_user(s->data, want, (void *)args.buf) == 0)
-			got = want;
-	} else {
-		got = copy_iov(s->data, args.buf, args.iovcnt, want);
+	struct conn_key key = {.tgid = id >> 32, .fd = args.fd};
+	struct sock *sk = NULL;
+	struct conn_state *st = lookup_conn(&key, &sk);
+	if (!st || !sk)
+		return;
+	struct mmsghdr *vec = (struct mmsghdr *)args.buf;
+	for (int i = 0; i < MAX_MMSG; i++) {
+		if (i >= ret)
+			break;
+		struct mmsghdr m;
+		if (bpf_probe_read_user(&m, sizeof(m), &vec[i]))
+			break;
+		if (m.msg_len == 0 || m.msg_hdr.msg_iovlen == 0)
+			continue;
+		emit_chunk(&args, &key, st, sk, m.msg_len, (__u64)m.msg_hdr.msg_iov, 1, (__u64)m.msg_hdr.msg_name);
 	}
-	__u64 n = got;
-	if (n > MAX_CAPTURE)
-		n = MAX_CAPTURE;
-	/* A no-op for n <= MAX_CAPTURE, but it is a bound the verifier sees on
-	 * the very register passed to the helper: 64 + 0x7fff fits scratch. */
-	asm volatile("%0 &= 0x7fff" : "+r"(n));
-	ev->captured = n;
-	output(s, sizeof(struct weft_data_event) + n);
 }
 
 /* ---- read / write family ---------------------------------------------- */
@@ -474,14 +583,14 @@ int enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
 {
 	if (ctx->args[3] & MSG_PEEK)
 		return 0;
-	stash(ctx->args[0], ctx->args[1], 0, WEFT_OP_RECVFROM, DIR_INGRESS);
+	stash_addr(ctx->args[0], ctx->args[1], 0, WEFT_OP_RECVFROM, DIR_INGRESS, ctx->args[4]);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_sendto")
 int enter_sendto(struct trace_event_raw_sys_enter *ctx)
 {
-	stash(ctx->args[0], ctx->args[1], 0, WEFT_OP_SENDTO, DIR_EGRESS);
+	stash_addr(ctx->args[0], ctx->args[1], 0, WEFT_OP_SENDTO, DIR_EGRESS, ctx->args[4]);
 	return 0;
 }
 
@@ -493,7 +602,7 @@ static __always_inline void stash_msg(struct trace_event_raw_sys_enter *ctx, __u
 	__u32 n = msg.msg_iovlen > MAX_IOV ? MAX_IOV : msg.msg_iovlen;
 	if (n == 0)
 		return;
-	stash(ctx->args[0], (__u64)msg.msg_iov, n, op, dir);
+	stash_addr(ctx->args[0], (__u64)msg.msg_iov, n, op, dir, (__u64)msg.msg_name);
 }
 
 SEC("tracepoint/syscalls/sys_enter_recvmsg")
@@ -509,6 +618,22 @@ SEC("tracepoint/syscalls/sys_enter_sendmsg")
 int enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
 {
 	stash_msg(ctx, WEFT_OP_SENDMSG, DIR_EGRESS);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvmmsg")
+int enter_recvmmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ctx->args[3] & MSG_PEEK)
+		return 0;
+	stash(ctx->args[0], ctx->args[1], ctx->args[2], WEFT_OP_RECVMMSG, DIR_INGRESS);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmmsg")
+int enter_sendmmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	stash(ctx->args[0], ctx->args[1], ctx->args[2], WEFT_OP_SENDMMSG, DIR_EGRESS);
 	return 0;
 }
 
@@ -573,6 +698,20 @@ SEC("tracepoint/syscalls/sys_exit_sendmsg")
 int exit_sendmsg(struct trace_event_raw_sys_exit *ctx)
 {
 	on_data_exit(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_recvmmsg")
+int exit_recvmmsg(struct trace_event_raw_sys_exit *ctx)
+{
+	on_mmsg_exit(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendmmsg")
+int exit_sendmmsg(struct trace_event_raw_sys_exit *ctx)
+{
+	on_mmsg_exit(ctx->ret);
 	return 0;
 }
 

@@ -29,6 +29,7 @@ func (s *eventSink) ConnOpen(ev *bpf.ConnEvent) {
 		TID:      ev.Tid,
 		Comm:     comm,
 		OpenedAt: int64(ev.TsNs),
+		UDP:      ev.Proto == uint16(bpf.ProtoUDP),
 	})
 }
 
@@ -41,8 +42,12 @@ func (s *eventSink) Data(ev *bpf.DataEvent, payload []byte) {
 	if ev.Dir == bpf.DirIngress {
 		dir = conn.Ingress
 	}
-	s.table.Data(conn.ID{PID: ev.Tgid, FD: ev.Fd, Gen: ev.Gen}, dir, ev.Offset, ev.Len, payload,
-		int64(ev.TsEnterNs), int64(ev.TsExitNs), ev.Seq, ev.Tid)
+	id := conn.ID{PID: ev.Tgid, FD: ev.Fd, Gen: ev.Gen}
+	if ev.Proto == bpf.ProtoUDP {
+		s.table.Datagram(id, dir, ev.Len, payload, int64(ev.TsEnterNs), int64(ev.TsExitNs), ev.Tid, ev.PeerAddr())
+		return
+	}
+	s.table.Data(id, dir, ev.Offset, ev.Len, payload, int64(ev.TsEnterNs), int64(ev.TsExitNs), ev.Seq, ev.Tid)
 }
 
 func (s *eventSink) ProcessExit(ev *bpf.ProcEvent) {
