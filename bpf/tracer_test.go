@@ -256,8 +256,8 @@ func TestBPFUDP(t *testing.T) {
 	if _, err := srv.WriteToUDP([]byte("pong-weft-udp"), from); err != nil {
 		t.Fatal(err)
 	}
-	if n, err = cli.Read(buf); err != nil {
-		t.Fatal(err)
+	if n, err = cli.Read(buf); err != nil || string(buf[:n]) != "pong-weft-udp" {
+		t.Fatalf("client read %q, %v", buf[:n], err)
 	}
 	srvAddr, cliAddr := srv.LocalAddr().String(), cli.LocalAddr().String()
 	want := []udpDatagram{

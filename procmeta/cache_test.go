@@ -489,7 +489,7 @@ func TestObserveBlocksAfterExit(t *testing.T) {
 		t.Fatalf("got service %q command %q", p.ServiceName, p.Command)
 	}
 	for _, kv := range p.Attributes {
-		if strings.Contains(kv.Value.Emit(), "hunter2") {
+		if strings.Contains(kv.Value.String(), "hunter2") {
 			t.Fatalf("secret kept in %s", kv.Key)
 		}
 	}
@@ -505,7 +505,7 @@ func TestObserveBlocksAfterExit(t *testing.T) {
 
 func hasAttr(p *Process, key, value string) bool {
 	for _, kv := range p.Attributes {
-		if string(kv.Key) == key && kv.Value.Emit() == value {
+		if string(kv.Key) == key && kv.Value.String() == value {
 			return true
 		}
 	}
