@@ -26,8 +26,41 @@ func (t *Tracer) RegisterMetrics(m metric.Meter) error {
 	if err != nil {
 		return err
 	}
+	libs, err := m.Int64ObservableGauge("weft_bpf_openssl_libraries",
+		metric.WithDescription("Library or executable files with OpenSSL uprobes attached."))
+	if err != nil {
+		return err
+	}
+	sslFail, err := m.Int64ObservableCounter("weft_bpf_openssl_attach_failed",
+		metric.WithDescription("OpenSSL files whose uprobes could not be attached (their TLS traffic is not traced)."))
+	if err != nil {
+		return err
+	}
+	sslDrop, err := m.Int64ObservableCounter("weft_bpf_openssl_notices_dropped",
+		metric.WithDescription("New-process notices dropped because OpenSSL discovery was behind."))
+	if err != nil {
+		return err
+	}
+	unmapped, err := m.Int64ObservableCounter("weft_bpf_ssl_calls_unmapped",
+		metric.WithDescription("SSL_read/SSL_write calls dropped because their socket was never seen (no nested syscall yet)."))
+	if err != nil {
+		return err
+	}
 	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		o.ObserveInt64(recv, int64(t.Received()))
+		if t.ssl != nil {
+			o.ObserveInt64(libs, t.ssl.Attached())
+			o.ObserveInt64(sslFail, int64(t.ssl.Failed()))
+			o.ObserveInt64(sslDrop, int64(t.ssl.dropped.Load()))
+		}
+		var perCPU []uint64
+		if err := t.objs.SslUnmapped.Lookup(uint32(0), &perCPU); err == nil {
+			var sum uint64
+			for _, n := range perCPU {
+				sum += n
+			}
+			o.ObserveInt64(unmapped, int64(sum))
+		}
 		o.ObserveInt64(bad, int64(t.Malformed()))
 		perCPU, err := t.Lost()
 		if err != nil {
@@ -37,6 +70,6 @@ func (t *Tracer) RegisterMetrics(m metric.Meter) error {
 			o.ObserveInt64(lost, int64(n), metric.WithAttributes(attribute.String("cpu", strconv.Itoa(cpu))))
 		}
 		return nil
-	}, lost, recv, bad)
+	}, lost, recv, bad, libs, sslFail, sslDrop, unmapped)
 	return err
 }

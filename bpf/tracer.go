@@ -86,6 +86,7 @@ type Tracer struct {
 	links  []link.Link
 	reader *ringbuf.Reader
 	log    *slog.Logger
+	ssl    *OpenSSL
 
 	ready     atomic.Bool
 	malformed atomic.Uint64
@@ -153,9 +154,16 @@ func Load(cfg Config, log *slog.Logger) (*Tracer, error) {
 		t.Close()
 		return nil, fmt.Errorf("open ring buffer reader: %w", err)
 	}
+	// OpenSSL is optional: a host without it still traces plaintext.
+	t.ssl = newOpenSSL(&t.objs.weftPrograms, log)
+	t.ssl.ScanAll()
 	t.ready.Store(true)
 	return t, nil
 }
+
+// OpenSSL returns the uprobe manager: the event handler tells it about new
+// and exited processes.
+func (t *Tracer) OpenSSL() *OpenSSL { return t.ssl }
 
 // Ready reports whether every probe is attached and events flow.
 func (t *Tracer) Ready() bool { return t.ready.Load() }
@@ -203,6 +211,9 @@ func (t *Tracer) Malformed() uint64 { return t.malformed.Load() }
 func (t *Tracer) Close() error {
 	t.closeOnce.Do(func() {
 		t.ready.Store(false)
+		if t.ssl != nil {
+			t.ssl.close()
+		}
 		for _, l := range t.links {
 			l.Close()
 		}

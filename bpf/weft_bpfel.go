@@ -32,18 +32,37 @@ type weftConnKey struct {
 }
 
 type weftConnState struct {
-	_      structs.HostLayout
-	Gen    uint64
-	Offset [2]uint64
-	Sock   uint64
-	Proto  uint32
-	Pad    uint32
+	_         structs.HostLayout
+	Gen       uint64
+	Offset    [2]uint64
+	Sock      uint64
+	Proto     uint32
+	Role      uint16
+	Tls       uint16
+	TlsOffset [2]uint64
 }
 
 type weftScratch struct {
 	_    structs.HostLayout
 	Hdr  weftWeftDataEvent
 	Data [32768]uint8
+}
+
+type weftSslCall struct {
+	_   structs.HostLayout
+	Ssl uint64
+	Buf uint64
+	Out uint64
+	Ts  uint64
+	Dir uint8
+	Pad [7]uint8
+}
+
+type weftSslKey struct {
+	_    structs.HostLayout
+	Ssl  uint64
+	Tgid uint32
+	Pad  uint32
 }
 
 type weftWeftConnEvent struct {
@@ -63,7 +82,7 @@ type weftWeftConnEvent struct {
 	Role   uint16
 	Comm   [16]uint8
 	Proto  uint16
-	Pad    uint16
+	Tls    uint16
 	Pad2   uint32
 }
 
@@ -83,7 +102,7 @@ type weftWeftDataEvent struct {
 	Dir        uint8
 	Op         uint8
 	Proto      uint8
-	Pad        uint8
+	Tls        uint8
 	Peer       [16]uint8
 	PeerPort   uint16
 	PeerFamily uint16
@@ -93,17 +112,19 @@ type weftWeftDataEvent struct {
 type weftWeftDataOp uint32
 
 const (
-	weftWeftDataOpWEFT_OP_READ     weftWeftDataOp = 1
-	weftWeftDataOpWEFT_OP_WRITE    weftWeftDataOp = 2
-	weftWeftDataOpWEFT_OP_READV    weftWeftDataOp = 3
-	weftWeftDataOpWEFT_OP_WRITEV   weftWeftDataOp = 4
-	weftWeftDataOpWEFT_OP_RECVFROM weftWeftDataOp = 5
-	weftWeftDataOpWEFT_OP_SENDTO   weftWeftDataOp = 6
-	weftWeftDataOpWEFT_OP_RECVMSG  weftWeftDataOp = 7
-	weftWeftDataOpWEFT_OP_SENDMSG  weftWeftDataOp = 8
-	weftWeftDataOpWEFT_OP_SENDFILE weftWeftDataOp = 9
-	weftWeftDataOpWEFT_OP_RECVMMSG weftWeftDataOp = 10
-	weftWeftDataOpWEFT_OP_SENDMMSG weftWeftDataOp = 11
+	weftWeftDataOpWEFT_OP_READ      weftWeftDataOp = 1
+	weftWeftDataOpWEFT_OP_WRITE     weftWeftDataOp = 2
+	weftWeftDataOpWEFT_OP_READV     weftWeftDataOp = 3
+	weftWeftDataOpWEFT_OP_WRITEV    weftWeftDataOp = 4
+	weftWeftDataOpWEFT_OP_RECVFROM  weftWeftDataOp = 5
+	weftWeftDataOpWEFT_OP_SENDTO    weftWeftDataOp = 6
+	weftWeftDataOpWEFT_OP_RECVMSG   weftWeftDataOp = 7
+	weftWeftDataOpWEFT_OP_SENDMSG   weftWeftDataOp = 8
+	weftWeftDataOpWEFT_OP_SENDFILE  weftWeftDataOp = 9
+	weftWeftDataOpWEFT_OP_RECVMMSG  weftWeftDataOp = 10
+	weftWeftDataOpWEFT_OP_SENDMMSG  weftWeftDataOp = 11
+	weftWeftDataOpWEFT_OP_SSL_READ  weftWeftDataOp = 12
+	weftWeftDataOpWEFT_OP_SSL_WRITE weftWeftDataOp = 13
 )
 
 type weftWeftDirection uint32
@@ -159,54 +180,65 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	weftMapConns               = "conns"
-	weftMapEvents              = "events"
-	weftMapInflight            = "inflight"
-	weftMapLost                = "lost"
-	weftMapPending             = "pending"
-	weftMapProcsSeen           = "procs_seen"
-	weftMapScratchBuf          = "scratch_buf"
-	weftProgEnterClose         = "enter_close"
-	weftProgEnterConnect       = "enter_connect"
-	weftProgEnterRead          = "enter_read"
-	weftProgEnterReadv         = "enter_readv"
-	weftProgEnterRecvfrom      = "enter_recvfrom"
-	weftProgEnterRecvmmsg      = "enter_recvmmsg"
-	weftProgEnterRecvmsg       = "enter_recvmsg"
-	weftProgEnterSendfile      = "enter_sendfile"
-	weftProgEnterSendmmsg      = "enter_sendmmsg"
-	weftProgEnterSendmsg       = "enter_sendmsg"
-	weftProgEnterSendto        = "enter_sendto"
-	weftProgEnterWrite         = "enter_write"
-	weftProgEnterWritev        = "enter_writev"
-	weftProgExitAccept         = "exit_accept"
-	weftProgExitAccept4        = "exit_accept4"
-	weftProgExitConnect        = "exit_connect"
-	weftProgExitRead           = "exit_read"
-	weftProgExitReadv          = "exit_readv"
-	weftProgExitRecvfrom       = "exit_recvfrom"
-	weftProgExitRecvmmsg       = "exit_recvmmsg"
-	weftProgExitRecvmsg        = "exit_recvmsg"
-	weftProgExitSendfile       = "exit_sendfile"
-	weftProgExitSendmmsg       = "exit_sendmmsg"
-	weftProgExitSendmsg        = "exit_sendmsg"
-	weftProgExitSendto         = "exit_sendto"
-	weftProgExitWrite          = "exit_write"
-	weftProgExitWritev         = "exit_writev"
-	weftProgProcessExec        = "process_exec"
-	weftProgProcessExit        = "process_exit"
-	weftVarCaptureSize         = "capture_size"
-	weftVarSelfTgid            = "self_tgid"
-	weftVarUnusedConnEvent     = "unused_conn_event"
-	weftVarUnusedDataOp        = "unused_data_op"
-	weftVarUnusedDirection     = "unused_direction"
-	weftVarUnusedEventKind     = "unused_event_kind"
-	weftVarUnusedProcEvent     = "unused_proc_event"
-	weftVarUnusedProcInfoEvent = "unused_proc_info_event"
-	weftVarUnusedProto         = "unused_proto"
-	weftVarUnusedRole          = "unused_role"
-	weftVarWakeupBytes         = "wakeup_bytes"
-	weftVarWakeupEvents        = "wakeup_events"
+	weftMapConns                = "conns"
+	weftMapEvents               = "events"
+	weftMapInflight             = "inflight"
+	weftMapLost                 = "lost"
+	weftMapPending              = "pending"
+	weftMapProcsSeen            = "procs_seen"
+	weftMapScratchBuf           = "scratch_buf"
+	weftMapSslCalls             = "ssl_calls"
+	weftMapSslFds               = "ssl_fds"
+	weftMapSslUnmapped          = "ssl_unmapped"
+	weftProgEnterClose          = "enter_close"
+	weftProgEnterConnect        = "enter_connect"
+	weftProgEnterRead           = "enter_read"
+	weftProgEnterReadv          = "enter_readv"
+	weftProgEnterRecvfrom       = "enter_recvfrom"
+	weftProgEnterRecvmmsg       = "enter_recvmmsg"
+	weftProgEnterRecvmsg        = "enter_recvmsg"
+	weftProgEnterSendfile       = "enter_sendfile"
+	weftProgEnterSendmmsg       = "enter_sendmmsg"
+	weftProgEnterSendmsg        = "enter_sendmsg"
+	weftProgEnterSendto         = "enter_sendto"
+	weftProgEnterWrite          = "enter_write"
+	weftProgEnterWritev         = "enter_writev"
+	weftProgExitAccept          = "exit_accept"
+	weftProgExitAccept4         = "exit_accept4"
+	weftProgExitConnect         = "exit_connect"
+	weftProgExitRead            = "exit_read"
+	weftProgExitReadv           = "exit_readv"
+	weftProgExitRecvfrom        = "exit_recvfrom"
+	weftProgExitRecvmmsg        = "exit_recvmmsg"
+	weftProgExitRecvmsg         = "exit_recvmsg"
+	weftProgExitSendfile        = "exit_sendfile"
+	weftProgExitSendmmsg        = "exit_sendmmsg"
+	weftProgExitSendmsg         = "exit_sendmsg"
+	weftProgExitSendto          = "exit_sendto"
+	weftProgExitWrite           = "exit_write"
+	weftProgExitWritev          = "exit_writev"
+	weftProgProcessExec         = "process_exec"
+	weftProgProcessExit         = "process_exit"
+	weftProgUprobeSslRead       = "uprobe_ssl_read"
+	weftProgUprobeSslReadEx     = "uprobe_ssl_read_ex"
+	weftProgUprobeSslWrite      = "uprobe_ssl_write"
+	weftProgUprobeSslWriteEx    = "uprobe_ssl_write_ex"
+	weftProgUretprobeSslRead    = "uretprobe_ssl_read"
+	weftProgUretprobeSslReadEx  = "uretprobe_ssl_read_ex"
+	weftProgUretprobeSslWrite   = "uretprobe_ssl_write"
+	weftProgUretprobeSslWriteEx = "uretprobe_ssl_write_ex"
+	weftVarCaptureSize          = "capture_size"
+	weftVarSelfTgid             = "self_tgid"
+	weftVarUnusedConnEvent      = "unused_conn_event"
+	weftVarUnusedDataOp         = "unused_data_op"
+	weftVarUnusedDirection      = "unused_direction"
+	weftVarUnusedEventKind      = "unused_event_kind"
+	weftVarUnusedProcEvent      = "unused_proc_event"
+	weftVarUnusedProcInfoEvent  = "unused_proc_info_event"
+	weftVarUnusedProto          = "unused_proto"
+	weftVarUnusedRole           = "unused_role"
+	weftVarWakeupBytes          = "wakeup_bytes"
+	weftVarWakeupEvents         = "wakeup_events"
 )
 
 // loadWeft returns the embedded CollectionSpec for weft.
@@ -251,48 +283,59 @@ type weftSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type weftProgramSpecs struct {
-	EnterClose    *ebpf.ProgramSpec `ebpf:"enter_close"`
-	EnterConnect  *ebpf.ProgramSpec `ebpf:"enter_connect"`
-	EnterRead     *ebpf.ProgramSpec `ebpf:"enter_read"`
-	EnterReadv    *ebpf.ProgramSpec `ebpf:"enter_readv"`
-	EnterRecvfrom *ebpf.ProgramSpec `ebpf:"enter_recvfrom"`
-	EnterRecvmmsg *ebpf.ProgramSpec `ebpf:"enter_recvmmsg"`
-	EnterRecvmsg  *ebpf.ProgramSpec `ebpf:"enter_recvmsg"`
-	EnterSendfile *ebpf.ProgramSpec `ebpf:"enter_sendfile"`
-	EnterSendmmsg *ebpf.ProgramSpec `ebpf:"enter_sendmmsg"`
-	EnterSendmsg  *ebpf.ProgramSpec `ebpf:"enter_sendmsg"`
-	EnterSendto   *ebpf.ProgramSpec `ebpf:"enter_sendto"`
-	EnterWrite    *ebpf.ProgramSpec `ebpf:"enter_write"`
-	EnterWritev   *ebpf.ProgramSpec `ebpf:"enter_writev"`
-	ExitAccept    *ebpf.ProgramSpec `ebpf:"exit_accept"`
-	ExitAccept4   *ebpf.ProgramSpec `ebpf:"exit_accept4"`
-	ExitConnect   *ebpf.ProgramSpec `ebpf:"exit_connect"`
-	ExitRead      *ebpf.ProgramSpec `ebpf:"exit_read"`
-	ExitReadv     *ebpf.ProgramSpec `ebpf:"exit_readv"`
-	ExitRecvfrom  *ebpf.ProgramSpec `ebpf:"exit_recvfrom"`
-	ExitRecvmmsg  *ebpf.ProgramSpec `ebpf:"exit_recvmmsg"`
-	ExitRecvmsg   *ebpf.ProgramSpec `ebpf:"exit_recvmsg"`
-	ExitSendfile  *ebpf.ProgramSpec `ebpf:"exit_sendfile"`
-	ExitSendmmsg  *ebpf.ProgramSpec `ebpf:"exit_sendmmsg"`
-	ExitSendmsg   *ebpf.ProgramSpec `ebpf:"exit_sendmsg"`
-	ExitSendto    *ebpf.ProgramSpec `ebpf:"exit_sendto"`
-	ExitWrite     *ebpf.ProgramSpec `ebpf:"exit_write"`
-	ExitWritev    *ebpf.ProgramSpec `ebpf:"exit_writev"`
-	ProcessExec   *ebpf.ProgramSpec `ebpf:"process_exec"`
-	ProcessExit   *ebpf.ProgramSpec `ebpf:"process_exit"`
+	EnterClose          *ebpf.ProgramSpec `ebpf:"enter_close"`
+	EnterConnect        *ebpf.ProgramSpec `ebpf:"enter_connect"`
+	EnterRead           *ebpf.ProgramSpec `ebpf:"enter_read"`
+	EnterReadv          *ebpf.ProgramSpec `ebpf:"enter_readv"`
+	EnterRecvfrom       *ebpf.ProgramSpec `ebpf:"enter_recvfrom"`
+	EnterRecvmmsg       *ebpf.ProgramSpec `ebpf:"enter_recvmmsg"`
+	EnterRecvmsg        *ebpf.ProgramSpec `ebpf:"enter_recvmsg"`
+	EnterSendfile       *ebpf.ProgramSpec `ebpf:"enter_sendfile"`
+	EnterSendmmsg       *ebpf.ProgramSpec `ebpf:"enter_sendmmsg"`
+	EnterSendmsg        *ebpf.ProgramSpec `ebpf:"enter_sendmsg"`
+	EnterSendto         *ebpf.ProgramSpec `ebpf:"enter_sendto"`
+	EnterWrite          *ebpf.ProgramSpec `ebpf:"enter_write"`
+	EnterWritev         *ebpf.ProgramSpec `ebpf:"enter_writev"`
+	ExitAccept          *ebpf.ProgramSpec `ebpf:"exit_accept"`
+	ExitAccept4         *ebpf.ProgramSpec `ebpf:"exit_accept4"`
+	ExitConnect         *ebpf.ProgramSpec `ebpf:"exit_connect"`
+	ExitRead            *ebpf.ProgramSpec `ebpf:"exit_read"`
+	ExitReadv           *ebpf.ProgramSpec `ebpf:"exit_readv"`
+	ExitRecvfrom        *ebpf.ProgramSpec `ebpf:"exit_recvfrom"`
+	ExitRecvmmsg        *ebpf.ProgramSpec `ebpf:"exit_recvmmsg"`
+	ExitRecvmsg         *ebpf.ProgramSpec `ebpf:"exit_recvmsg"`
+	ExitSendfile        *ebpf.ProgramSpec `ebpf:"exit_sendfile"`
+	ExitSendmmsg        *ebpf.ProgramSpec `ebpf:"exit_sendmmsg"`
+	ExitSendmsg         *ebpf.ProgramSpec `ebpf:"exit_sendmsg"`
+	ExitSendto          *ebpf.ProgramSpec `ebpf:"exit_sendto"`
+	ExitWrite           *ebpf.ProgramSpec `ebpf:"exit_write"`
+	ExitWritev          *ebpf.ProgramSpec `ebpf:"exit_writev"`
+	ProcessExec         *ebpf.ProgramSpec `ebpf:"process_exec"`
+	ProcessExit         *ebpf.ProgramSpec `ebpf:"process_exit"`
+	UprobeSslRead       *ebpf.ProgramSpec `ebpf:"uprobe_ssl_read"`
+	UprobeSslReadEx     *ebpf.ProgramSpec `ebpf:"uprobe_ssl_read_ex"`
+	UprobeSslWrite      *ebpf.ProgramSpec `ebpf:"uprobe_ssl_write"`
+	UprobeSslWriteEx    *ebpf.ProgramSpec `ebpf:"uprobe_ssl_write_ex"`
+	UretprobeSslRead    *ebpf.ProgramSpec `ebpf:"uretprobe_ssl_read"`
+	UretprobeSslReadEx  *ebpf.ProgramSpec `ebpf:"uretprobe_ssl_read_ex"`
+	UretprobeSslWrite   *ebpf.ProgramSpec `ebpf:"uretprobe_ssl_write"`
+	UretprobeSslWriteEx *ebpf.ProgramSpec `ebpf:"uretprobe_ssl_write_ex"`
 }
 
 // weftMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type weftMapSpecs struct {
-	Conns      *ebpf.MapSpec `ebpf:"conns"`
-	Events     *ebpf.MapSpec `ebpf:"events"`
-	Inflight   *ebpf.MapSpec `ebpf:"inflight"`
-	Lost       *ebpf.MapSpec `ebpf:"lost"`
-	Pending    *ebpf.MapSpec `ebpf:"pending"`
-	ProcsSeen  *ebpf.MapSpec `ebpf:"procs_seen"`
-	ScratchBuf *ebpf.MapSpec `ebpf:"scratch_buf"`
+	Conns       *ebpf.MapSpec `ebpf:"conns"`
+	Events      *ebpf.MapSpec `ebpf:"events"`
+	Inflight    *ebpf.MapSpec `ebpf:"inflight"`
+	Lost        *ebpf.MapSpec `ebpf:"lost"`
+	Pending     *ebpf.MapSpec `ebpf:"pending"`
+	ProcsSeen   *ebpf.MapSpec `ebpf:"procs_seen"`
+	ScratchBuf  *ebpf.MapSpec `ebpf:"scratch_buf"`
+	SslCalls    *ebpf.MapSpec `ebpf:"ssl_calls"`
+	SslFds      *ebpf.MapSpec `ebpf:"ssl_fds"`
+	SslUnmapped *ebpf.MapSpec `ebpf:"ssl_unmapped"`
 }
 
 // weftVariableSpecs contains global variables before they are loaded into the kernel.
@@ -333,13 +376,16 @@ func (o *weftObjects) Close() error {
 //
 // It can be passed to loadWeftObjects or ebpf.CollectionSpec.LoadAndAssign.
 type weftMaps struct {
-	Conns      *ebpf.Map `ebpf:"conns"`
-	Events     *ebpf.Map `ebpf:"events"`
-	Inflight   *ebpf.Map `ebpf:"inflight"`
-	Lost       *ebpf.Map `ebpf:"lost"`
-	Pending    *ebpf.Map `ebpf:"pending"`
-	ProcsSeen  *ebpf.Map `ebpf:"procs_seen"`
-	ScratchBuf *ebpf.Map `ebpf:"scratch_buf"`
+	Conns       *ebpf.Map `ebpf:"conns"`
+	Events      *ebpf.Map `ebpf:"events"`
+	Inflight    *ebpf.Map `ebpf:"inflight"`
+	Lost        *ebpf.Map `ebpf:"lost"`
+	Pending     *ebpf.Map `ebpf:"pending"`
+	ProcsSeen   *ebpf.Map `ebpf:"procs_seen"`
+	ScratchBuf  *ebpf.Map `ebpf:"scratch_buf"`
+	SslCalls    *ebpf.Map `ebpf:"ssl_calls"`
+	SslFds      *ebpf.Map `ebpf:"ssl_fds"`
+	SslUnmapped *ebpf.Map `ebpf:"ssl_unmapped"`
 }
 
 func (m *weftMaps) Close() error {
@@ -351,6 +397,9 @@ func (m *weftMaps) Close() error {
 		m.Pending,
 		m.ProcsSeen,
 		m.ScratchBuf,
+		m.SslCalls,
+		m.SslFds,
+		m.SslUnmapped,
 	)
 }
 
@@ -376,35 +425,43 @@ type weftVariables struct {
 //
 // It can be passed to loadWeftObjects or ebpf.CollectionSpec.LoadAndAssign.
 type weftPrograms struct {
-	EnterClose    *ebpf.Program `ebpf:"enter_close"`
-	EnterConnect  *ebpf.Program `ebpf:"enter_connect"`
-	EnterRead     *ebpf.Program `ebpf:"enter_read"`
-	EnterReadv    *ebpf.Program `ebpf:"enter_readv"`
-	EnterRecvfrom *ebpf.Program `ebpf:"enter_recvfrom"`
-	EnterRecvmmsg *ebpf.Program `ebpf:"enter_recvmmsg"`
-	EnterRecvmsg  *ebpf.Program `ebpf:"enter_recvmsg"`
-	EnterSendfile *ebpf.Program `ebpf:"enter_sendfile"`
-	EnterSendmmsg *ebpf.Program `ebpf:"enter_sendmmsg"`
-	EnterSendmsg  *ebpf.Program `ebpf:"enter_sendmsg"`
-	EnterSendto   *ebpf.Program `ebpf:"enter_sendto"`
-	EnterWrite    *ebpf.Program `ebpf:"enter_write"`
-	EnterWritev   *ebpf.Program `ebpf:"enter_writev"`
-	ExitAccept    *ebpf.Program `ebpf:"exit_accept"`
-	ExitAccept4   *ebpf.Program `ebpf:"exit_accept4"`
-	ExitConnect   *ebpf.Program `ebpf:"exit_connect"`
-	ExitRead      *ebpf.Program `ebpf:"exit_read"`
-	ExitReadv     *ebpf.Program `ebpf:"exit_readv"`
-	ExitRecvfrom  *ebpf.Program `ebpf:"exit_recvfrom"`
-	ExitRecvmmsg  *ebpf.Program `ebpf:"exit_recvmmsg"`
-	ExitRecvmsg   *ebpf.Program `ebpf:"exit_recvmsg"`
-	ExitSendfile  *ebpf.Program `ebpf:"exit_sendfile"`
-	ExitSendmmsg  *ebpf.Program `ebpf:"exit_sendmmsg"`
-	ExitSendmsg   *ebpf.Program `ebpf:"exit_sendmsg"`
-	ExitSendto    *ebpf.Program `ebpf:"exit_sendto"`
-	ExitWrite     *ebpf.Program `ebpf:"exit_write"`
-	ExitWritev    *ebpf.Program `ebpf:"exit_writev"`
-	ProcessExec   *ebpf.Program `ebpf:"process_exec"`
-	ProcessExit   *ebpf.Program `ebpf:"process_exit"`
+	EnterClose          *ebpf.Program `ebpf:"enter_close"`
+	EnterConnect        *ebpf.Program `ebpf:"enter_connect"`
+	EnterRead           *ebpf.Program `ebpf:"enter_read"`
+	EnterReadv          *ebpf.Program `ebpf:"enter_readv"`
+	EnterRecvfrom       *ebpf.Program `ebpf:"enter_recvfrom"`
+	EnterRecvmmsg       *ebpf.Program `ebpf:"enter_recvmmsg"`
+	EnterRecvmsg        *ebpf.Program `ebpf:"enter_recvmsg"`
+	EnterSendfile       *ebpf.Program `ebpf:"enter_sendfile"`
+	EnterSendmmsg       *ebpf.Program `ebpf:"enter_sendmmsg"`
+	EnterSendmsg        *ebpf.Program `ebpf:"enter_sendmsg"`
+	EnterSendto         *ebpf.Program `ebpf:"enter_sendto"`
+	EnterWrite          *ebpf.Program `ebpf:"enter_write"`
+	EnterWritev         *ebpf.Program `ebpf:"enter_writev"`
+	ExitAccept          *ebpf.Program `ebpf:"exit_accept"`
+	ExitAccept4         *ebpf.Program `ebpf:"exit_accept4"`
+	ExitConnect         *ebpf.Program `ebpf:"exit_connect"`
+	ExitRead            *ebpf.Program `ebpf:"exit_read"`
+	ExitReadv           *ebpf.Program `ebpf:"exit_readv"`
+	ExitRecvfrom        *ebpf.Program `ebpf:"exit_recvfrom"`
+	ExitRecvmmsg        *ebpf.Program `ebpf:"exit_recvmmsg"`
+	ExitRecvmsg         *ebpf.Program `ebpf:"exit_recvmsg"`
+	ExitSendfile        *ebpf.Program `ebpf:"exit_sendfile"`
+	ExitSendmmsg        *ebpf.Program `ebpf:"exit_sendmmsg"`
+	ExitSendmsg         *ebpf.Program `ebpf:"exit_sendmsg"`
+	ExitSendto          *ebpf.Program `ebpf:"exit_sendto"`
+	ExitWrite           *ebpf.Program `ebpf:"exit_write"`
+	ExitWritev          *ebpf.Program `ebpf:"exit_writev"`
+	ProcessExec         *ebpf.Program `ebpf:"process_exec"`
+	ProcessExit         *ebpf.Program `ebpf:"process_exit"`
+	UprobeSslRead       *ebpf.Program `ebpf:"uprobe_ssl_read"`
+	UprobeSslReadEx     *ebpf.Program `ebpf:"uprobe_ssl_read_ex"`
+	UprobeSslWrite      *ebpf.Program `ebpf:"uprobe_ssl_write"`
+	UprobeSslWriteEx    *ebpf.Program `ebpf:"uprobe_ssl_write_ex"`
+	UretprobeSslRead    *ebpf.Program `ebpf:"uretprobe_ssl_read"`
+	UretprobeSslReadEx  *ebpf.Program `ebpf:"uretprobe_ssl_read_ex"`
+	UretprobeSslWrite   *ebpf.Program `ebpf:"uretprobe_ssl_write"`
+	UretprobeSslWriteEx *ebpf.Program `ebpf:"uretprobe_ssl_write_ex"`
 }
 
 func (p *weftPrograms) Close() error {
@@ -438,6 +495,14 @@ func (p *weftPrograms) Close() error {
 		p.ExitWritev,
 		p.ProcessExec,
 		p.ProcessExit,
+		p.UprobeSslRead,
+		p.UprobeSslReadEx,
+		p.UprobeSslWrite,
+		p.UprobeSslWriteEx,
+		p.UretprobeSslRead,
+		p.UretprobeSslReadEx,
+		p.UretprobeSslWrite,
+		p.UretprobeSslWriteEx,
 	)
 }
 

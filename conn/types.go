@@ -75,6 +75,10 @@ type Info struct {
 	Comm     string // kernel task name of the process, a fallback service name
 	OpenedAt int64  // monotonic ns
 	UDP      bool   // a UDP socket: segments are datagrams
+	// TLS is set on the generation of a connection that carries plaintext
+	// captured from OpenSSL; its Seq values are plaintext offsets, which
+	// both ends share.
+	TLS bool
 }
 
 // Segment is a run of one direction's stream, delivered in offset order.

@@ -24,8 +24,16 @@ const maxHTTPAttrs = 13
 // the status code as a string (for error statuses) are all weft reports.
 const ErrorTypeNoResponse = "no_response"
 
-// urlSchemeHTTP is the only scheme until exchanges say they were on TLS.
-const urlSchemeHTTP = "http"
+// schemeOf is https for exchanges whose plaintext came from TLS capture.
+func schemeOf(ex *protocols.Exchange) string {
+	if ex.HTTP.Scheme != "" {
+		return ex.HTTP.Scheme
+	}
+	if ex.Conn != nil && ex.Conn.TLS {
+		return "https"
+	}
+	return "http"
+}
 
 // otherMethodName is the span name's method for a method semconv does not
 // call known.
@@ -93,7 +101,7 @@ func (c *Correlator) httpSpan(ex *protocols.Exchange, s *Span) {
 	} else {
 		s.Name = nameMethod
 	}
-	attrs = append(attrs, semconv.URLScheme(urlSchemeHTTP))
+	attrs = append(attrs, semconv.URLScheme(schemeOf(ex)))
 	if h.Status != 0 {
 		attrs = append(attrs, semconv.HTTPResponseStatusCode(h.Status))
 	}
@@ -103,7 +111,7 @@ func (c *Correlator) httpSpan(ex *protocols.Exchange, s *Span) {
 		tuple = ex.Conn.Tuple
 	}
 	peer := addrString(tuple.Remote.Addr())
-	host, port, hostOK := splitHost(h.Host, urlSchemeHTTP)
+	host, port, hostOK := splitHost(h.Host, schemeOf(ex))
 	switch s.Kind {
 	case trace.SpanKindClient:
 		if hostOK {

@@ -162,6 +162,14 @@ type exchange struct {
 	from, to   time.Time // the span window measured around the request
 	clientPort int       // the client's local port (network.peer.port of the server span); 0: not known
 	userAgent  string
+	scheme     string // url.scheme; "" means http
+}
+
+func (ex exchange) urlScheme() string {
+	if ex.scheme == "" {
+		return "http"
+	}
+	return ex.scheme
 }
 
 const loopback = "127.0.0.1"
@@ -172,7 +180,7 @@ func serverWant(svc string, srvPort int, ex exchange) Want {
 	attrs := map[string]any{
 		attrMethod:       ex.method,
 		attrPath:         ex.path,
-		attrScheme:       "http",
+		attrScheme:       ex.urlScheme(),
 		attrStatus:       ex.status,
 		attrServerAddr:   loopback,
 		attrServerPort:   srvPort,
@@ -193,7 +201,7 @@ func clientWant(svc string, srvPort int, ex exchange) Want {
 	attrs := map[string]any{
 		attrMethod:       ex.method,
 		attrPath:         ex.path,
-		attrScheme:       "http",
+		attrScheme:       ex.urlScheme(),
 		attrStatus:       ex.status,
 		attrServerAddr:   loopback,
 		attrServerPort:   srvPort,

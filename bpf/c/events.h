@@ -39,6 +39,8 @@ enum weft_data_op {
 	WEFT_OP_SENDFILE,
 	WEFT_OP_RECVMMSG,
 	WEFT_OP_SENDMMSG,
+	WEFT_OP_SSL_READ,
+	WEFT_OP_SSL_WRITE,
 };
 
 /* Transport of a connection. */
@@ -64,7 +66,7 @@ struct weft_conn_event {
 	__u16 role;
 	__u8 comm[16];
 	__u16 proto; /* enum weft_proto */
-	__u16 _pad;
+	__u16 tls;   /* 1: a new generation carrying TLS plaintext from OpenSSL */
 	__u32 _pad2;
 };
 
@@ -84,7 +86,7 @@ struct weft_data_event {
 	__u8 dir;
 	__u8 op;
 	__u8 proto;   /* enum weft_proto */
-	__u8 _pad;
+	__u8 tls;     /* 1: plaintext from SSL_read/SSL_write, not socket bytes */
 	/* UDP: the datagram's remote end (from sockaddr or the connected peer). */
 	__u8 peer[16];
 	__u16 peer_port; /* host byte order */

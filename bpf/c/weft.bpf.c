@@ -10,6 +10,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_tracing.h>
 
 #include "events.h"
 
@@ -70,7 +71,9 @@ struct conn_state {
 	__u64 offset[2]; /* next byte offset per direction */
 	__u64 sock;      /* struct socket * the fd pointed at when seen */
 	__u32 proto;     /* enum weft_proto */
-	__u32 _pad;
+	__u16 role;      /* enum weft_role, kept for the TLS generation */
+	__u16 tls;       /* OpenSSL seen on it: socket bytes are ciphertext */
+	__u64 tls_offset[2]; /* plaintext offsets per direction */
 };
 
 struct {
@@ -211,10 +214,11 @@ static __always_inline struct sock *inet_sock_of(struct socket *sock, __u32 *pro
 	return NULL;
 }
 
-static __always_inline void emit_open(struct conn_key *key, __u64 gen, struct sock *sk, __u16 role, __u32 proto)
+static __always_inline void emit_open(struct conn_key *key, __u64 gen, struct sock *sk, __u16 role, __u32 proto, __u16 tls)
 {
 	struct weft_conn_event ev = {};
 	ev.proto = proto;
+	ev.tls = tls;
 	ev.kind = EVENT_CONN_OPEN;
 	ev.tid = (__u32)bpf_get_current_pid_tgid();
 	ev.ts_ns = bpf_ktime_get_ns();
@@ -314,10 +318,10 @@ static __always_inline void track(__s32 fd, __u16 role)
 	struct conn_state *old = bpf_map_lookup_elem(&conns, &key);
 	if (old)
 		emit_close(&key, old);
-	struct conn_state st = {.gen = bpf_ktime_get_ns(), .sock = (__u64)sock, .proto = proto};
+	struct conn_state st = {.gen = bpf_ktime_get_ns(), .sock = (__u64)sock, .proto = proto, .role = role};
 	bpf_map_update_elem(&conns, &key, &st, BPF_ANY);
 	announce_process(key.tgid);
-	emit_open(&key, st.gen, sk, role, proto);
+	emit_open(&key, st.gen, sk, role, proto, 0);
 }
 
 /* lookup_conn returns the state of the TCP connection behind fd, starting
@@ -341,7 +345,7 @@ static __always_inline struct conn_state *lookup_conn(struct conn_key *key, stru
 	struct conn_state fresh = {.gen = bpf_ktime_get_ns(), .sock = (__u64)sock, .proto = proto};
 	bpf_map_update_elem(&conns, key, &fresh, BPF_ANY);
 	announce_process(key->tgid);
-	emit_open(key, fresh.gen, sk, ROLE_UNKNOWN, proto);
+	emit_open(key, fresh.gen, sk, ROLE_UNKNOWN, proto, 0);
 	*skp = sk;
 	return bpf_map_lookup_elem(&conns, key);
 }
@@ -428,10 +432,11 @@ static __always_inline void peer_from_sock(struct weft_data_event *ev, struct so
 /* emit_chunk sends one data event for `len` bytes that moved through buf
  * (a plain buffer, or an iovec array when iovcnt > 0). */
 static __always_inline void emit_chunk(struct args *args, struct conn_key *key, struct conn_state *st,
-				       struct sock *sk, __u32 len, __u64 buf, __u32 iovcnt, __u64 uaddr)
+				       struct sock *sk, __u32 len, __u64 buf, __u32 iovcnt, __u64 uaddr, __u8 tls)
 {
 	__u8 dir = args->dir & 1;
-	__u64 offset = __sync_fetch_and_add(&st->offset[dir], (__u64)len);
+	__u64 offset = tls ? __sync_fetch_and_add(&st->tls_offset[dir], (__u64)len)
+			   : __sync_fetch_and_add(&st->offset[dir], (__u64)len);
 
 	__u32 zero = 0;
 	__u32 cpu = bpf_get_smp_processor_id();
@@ -454,12 +459,16 @@ static __always_inline void emit_chunk(struct args *args, struct conn_key *key, 
 	ev->dir = dir;
 	ev->op = args->op;
 	ev->proto = st->proto;
-	ev->_pad = 0;
+	ev->tls = tls;
 	ev->_pad2 = 0;
 	ev->peer_family = 0;
 	ev->peer_port = 0;
 	__builtin_memset(ev->peer, 0, sizeof(ev->peer));
-	if (st->proto == PROTO_TCP) {
+	if (tls) {
+		/* Both ends see the same plaintext offsets: they stand in for
+		 * TCP sequence numbers when joining the two ends. */
+		ev->seq = (__u32)offset;
+	} else if (st->proto == PROTO_TCP) {
 		struct tcp_sock *tp = (struct tcp_sock *)sk;
 		__u32 seq = dir == DIR_EGRESS ? BPF_CORE_READ(tp, write_seq) : BPF_CORE_READ(tp, copied_seq);
 		ev->seq = seq - len;
@@ -497,6 +506,77 @@ static __always_inline void emit_chunk(struct args *args, struct conn_key *key, 
 	output(s, sizeof(struct weft_data_event) + n);
 }
 
+/* ---- OpenSSL ------------------------------------------------------------ */
+
+/* An SSL_read/SSL_write in progress on a thread. */
+struct ssl_call {
+	__u64 ssl;
+	__u64 buf;
+	__u64 out; /* size_t * of the _ex variants, else 0 */
+	__u64 ts;
+	__u8 dir;
+	__u8 _pad[7];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct ssl_call);
+} ssl_calls SEC(".maps");
+
+/* SSL* -> the socket fd its nested syscalls used, per process. */
+struct ssl_key {
+	__u64 ssl;
+	__u32 tgid;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ssl_key);
+	__type(value, __s32);
+} ssl_fds SEC(".maps");
+
+/* SSL calls whose socket was never learned, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} ssl_unmapped SEC(".maps");
+
+/* mark_tls starts the plaintext generation of a connection the first time
+ * OpenSSL is seen on it: user space ends the ciphertext generation and
+ * parses the plaintext one from offset 0. */
+static __always_inline void mark_tls(struct conn_key *key, struct conn_state *st, struct sock *sk)
+{
+	if (st->tls)
+		return;
+	st->tls = 1;
+	st->gen = bpf_ktime_get_ns();
+	st->tls_offset[0] = 0;
+	st->tls_offset[1] = 0;
+	emit_open(key, st->gen, sk, st->role, st->proto, 1);
+}
+
+/* ssl_nested reports whether this socket syscall runs inside SSL_read or
+ * SSL_write on the same thread; if so it ties the SSL* to the fd. */
+static __always_inline bool ssl_nested(__u64 id, struct conn_key *key, struct conn_state *st, struct sock *sk)
+{
+	struct ssl_call *c = bpf_map_lookup_elem(&ssl_calls, &id);
+	if (!c) {
+		return st->tls != 0;
+	}
+	struct ssl_key k = {.ssl = c->ssl, .tgid = key->tgid};
+	__s32 fd = key->fd;
+	bpf_map_update_elem(&ssl_fds, &k, &fd, BPF_ANY);
+	if (st->proto == PROTO_TCP)
+		mark_tls(key, st, sk);
+	return st->tls != 0;
+}
+
 static __always_inline void on_data_exit(long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -513,7 +593,9 @@ static __always_inline void on_data_exit(long ret)
 	struct conn_state *st = lookup_conn(&key, &sk);
 	if (!st || !sk)
 		return;
-	emit_chunk(&args, &key, st, sk, (__u32)ret, args.buf, args.iovcnt, args.addr);
+	if (ssl_nested(id, &key, st, sk))
+		return; /* ciphertext: the uprobes send the plaintext */
+	emit_chunk(&args, &key, st, sk, (__u32)ret, args.buf, args.iovcnt, args.addr, 0);
 }
 
 /* on_mmsg_exit sends one data event per message of sendmmsg/recvmmsg (ret
@@ -533,7 +615,7 @@ static __always_inline void on_mmsg_exit(long ret)
 	struct conn_key key = {.tgid = id >> 32, .fd = args.fd};
 	struct sock *sk = NULL;
 	struct conn_state *st = lookup_conn(&key, &sk);
-	if (!st || !sk)
+	if (!st || !sk || st->tls)
 		return;
 	struct mmsghdr *vec = (struct mmsghdr *)args.buf;
 	for (int i = 0; i < MAX_MMSG; i++) {
@@ -544,7 +626,7 @@ static __always_inline void on_mmsg_exit(long ret)
 			break;
 		if (m.msg_len == 0 || m.msg_hdr.msg_iovlen == 0)
 			continue;
-		emit_chunk(&args, &key, st, sk, m.msg_len, (__u64)m.msg_hdr.msg_iov, 1, (__u64)m.msg_hdr.msg_name);
+		emit_chunk(&args, &key, st, sk, m.msg_len, (__u64)m.msg_hdr.msg_iov, 1, (__u64)m.msg_hdr.msg_name, 0);
 	}
 }
 
@@ -800,3 +882,86 @@ int process_exec(void *ctx)
 	bpf_map_delete_elem(&procs_seen, &tgid);
 	return 0;
 }
+
+static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 dir, bool ex)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (is_self(id))
+		return 0;
+	struct ssl_call c = {
+		.ssl = PT_REGS_PARM1(ctx),
+		.buf = PT_REGS_PARM2(ctx),
+		.out = ex ? PT_REGS_PARM4(ctx) : 0,
+		.ts = bpf_ktime_get_ns(),
+		.dir = dir,
+	};
+	bpf_map_update_elem(&ssl_calls, &id, &c, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int ssl_exit(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct ssl_call *p = bpf_map_lookup_elem(&ssl_calls, &id);
+	if (!p)
+		return 0;
+	struct ssl_call c = *p;
+	bpf_map_delete_elem(&ssl_calls, &id);
+
+	/* SSL_read/SSL_write return int: take the low 32 bits only, or -1
+	 * (WANT_READ on a non-blocking socket) reads as 4294967295. */
+	int ret = (int)PT_REGS_RC(ctx);
+	__u64 len = 0;
+	if (c.out) {
+		if (ret != 1 || bpf_probe_read_user(&len, sizeof(len), (void *)c.out))
+			return 0;
+	} else {
+		if (ret <= 0)
+			return 0;
+		len = ret;
+	}
+	if (len == 0)
+		return 0;
+	struct ssl_key k = {.ssl = c.ssl, .tgid = id >> 32};
+	__s32 *fd = bpf_map_lookup_elem(&ssl_fds, &k);
+	if (!fd) {
+		__u32 zero = 0;
+		__u64 *n = bpf_map_lookup_elem(&ssl_unmapped, &zero);
+		if (n)
+			*n += 1;
+		return 0;
+	}
+	struct conn_key key = {.tgid = id >> 32, .fd = *fd};
+	struct sock *sk = NULL;
+	struct conn_state *st = lookup_conn(&key, &sk);
+	if (!st || !sk || st->proto != PROTO_TCP)
+		return 0;
+	mark_tls(&key, st, sk);
+	struct args a = {.ts = c.ts, .op = c.dir == DIR_EGRESS ? WEFT_OP_SSL_WRITE : WEFT_OP_SSL_READ, .dir = c.dir};
+	emit_chunk(&a, &key, st, sk, (__u32)len, c.buf, 0, 0, 1);
+	return 0;
+}
+
+SEC("uprobe/SSL_write")
+int uprobe_ssl_write(struct pt_regs *ctx) { return ssl_enter(ctx, DIR_EGRESS, false); }
+
+SEC("uretprobe/SSL_write")
+int uretprobe_ssl_write(struct pt_regs *ctx) { return ssl_exit(ctx); }
+
+SEC("uprobe/SSL_read")
+int uprobe_ssl_read(struct pt_regs *ctx) { return ssl_enter(ctx, DIR_INGRESS, false); }
+
+SEC("uretprobe/SSL_read")
+int uretprobe_ssl_read(struct pt_regs *ctx) { return ssl_exit(ctx); }
+
+SEC("uprobe/SSL_write_ex")
+int uprobe_ssl_write_ex(struct pt_regs *ctx) { return ssl_enter(ctx, DIR_EGRESS, true); }
+
+SEC("uretprobe/SSL_write_ex")
+int uretprobe_ssl_write_ex(struct pt_regs *ctx) { return ssl_exit(ctx); }
+
+SEC("uprobe/SSL_read_ex")
+int uprobe_ssl_read_ex(struct pt_regs *ctx) { return ssl_enter(ctx, DIR_INGRESS, true); }
+
+SEC("uretprobe/SSL_read_ex")
+int uretprobe_ssl_read_ex(struct pt_regs *ctx) { return ssl_exit(ctx); }

@@ -13,6 +13,7 @@ import (
 type eventSink struct {
 	table      *conn.Table
 	procs      *procmeta.Cache
+	ssl        *bpf.OpenSSL // nil: no TLS discovery
 	evictEvery int64
 	lastEvict  int64
 }
@@ -30,6 +31,7 @@ func (s *eventSink) ConnOpen(ev *bpf.ConnEvent) {
 		Comm:     comm,
 		OpenedAt: int64(ev.TsNs),
 		UDP:      ev.Proto == uint16(bpf.ProtoUDP),
+		TLS:      ev.Tls == 1,
 	})
 }
 
@@ -53,10 +55,16 @@ func (s *eventSink) Data(ev *bpf.DataEvent, payload []byte) {
 func (s *eventSink) ProcessExit(ev *bpf.ProcEvent) {
 	s.table.ProcessExit(ev.Tgid, int64(ev.TsNs))
 	s.procs.Forget(ev.Tgid)
+	if s.ssl != nil {
+		s.ssl.Notify(ev.Tgid, true)
+	}
 }
 
 func (s *eventSink) ProcessInfo(ev *bpf.ProcInfoEvent, argv, env []byte) {
 	s.procs.ObserveBlocks(ev.Tgid, ev.CommString(), argv, env)
+	if s.ssl != nil {
+		s.ssl.Notify(ev.Tgid, false)
+	}
 }
 
 func (s *eventSink) Tick(now int64) {

@@ -84,7 +84,7 @@ func serve(cfg config, log *slog.Logger) error {
 	}
 	defer stopHTTP()
 
-	events := &eventSink{table: table, procs: procs, evictEvery: int64(time.Second)}
+	events := &eventSink{table: table, procs: procs, ssl: tracer.OpenSSL(), evictEvery: int64(time.Second)}
 	done := make(chan error, 1)
 	go func() { done <- tracer.Run(events) }()
 	log.Info("weft ready", "exporter", cfg.exporter.ResolvedExporter(), "endpoint", cfg.exporter.ResolvedEndpoint(), "http", cfg.httpAddr)

@@ -1,0 +1,185 @@
+package e2e
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// selfSignedCert writes a fresh self-signed certificate and key for
+// 127.0.0.1/localhost into dir and returns their paths.
+func selfSignedCert(t *testing.T, dir string) (certPath, keyPath string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: "weft-e2e"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPath = writeFile(t, dir, "cert.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	keyPath = writeFile(t, dir, "key.pem", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
+	return certPath, keyPath
+}
+
+// pythonTLSServer is python's http.server (HTTP/1.1) behind the ssl module,
+// which uses the system's OpenSSL: the bytes on its socket are ciphertext.
+const pythonTLSServer = `import http.server, ssl, sys
+class H(http.server.SimpleHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: H(*a, directory=sys.argv[1]))
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+print("port", srv.server_address[1], flush=True)
+srv.serve_forever()
+`
+
+// startPythonTLSServer serves dir over HTTPS and returns its port and process.
+func startPythonTLSServer(t *testing.T, svc, dir, cert, key string) (int, *process) {
+	t.Helper()
+	out, err := exec.Command("python3", "-c", "import sys; print(sys.executable)").Output()
+	if err != nil {
+		t.Fatalf("find python3: %v", err)
+	}
+	lines := make(chan string, 16)
+	p := startTestProc(t, "python-https-server", childEnv("OTEL_SERVICE_NAME="+svc), lines,
+		strings.TrimSpace(string(out)), "-u", "-c", pythonTLSServer, dir, cert, key)
+	portRE := regexp.MustCompile(`port (\d+)`)
+	l := waitLine(t, p, lines, 15*time.Second, portRE.MatchString)
+	port, _ := strconv.Atoi(portRE.FindStringSubmatch(l)[1])
+	if err := waitUntil(5*time.Second, p, func() error { return tcpReady(fmt.Sprintf("127.0.0.1:%d", port)) }); err != nil {
+		t.Fatalf("python https server: %v", err)
+	}
+	return port, p
+}
+
+// curlHTTPS runs curl -k against base for the files and checks curl
+// stayed on one connection; the last path should be a 404 (python closes
+// the connection after an error).
+func curlHTTPS(t *testing.T, port int, paths []string, statuses []int) []exchange {
+	t.Helper()
+	base := fmt.Sprintf("https://127.0.0.1:%d", port)
+	var ops []curlOp
+	exs := make([]exchange, len(paths))
+	for i, p := range paths {
+		ops = append(ops, curlOp{url: base + p, args: []string{"-k", "--http1.1"}})
+		exs[i] = exchange{method: "GET", path: p, name: "GET " + p, status: statuses[i], scheme: "https"}
+	}
+	res, from, to := runCurl(t, childEnv(), ops...)
+	requireOneConnection(t, res)
+	return curlExchanges(t, res, from, to, needCurlUA(t), exs)
+}
+
+// TestTLSPythonCurl: curl -k to python's HTTPS server, both using OpenSSL:
+// the uprobes give the plaintext, so each request has a SERVER span from
+// python and a CLIENT span from curl with url.scheme https, the right path
+// and status, although the socket only carried ciphertext.
+func TestTLSPythonCurl(t *testing.T) {
+	needWeft(t)
+	dir := t.TempDir()
+	cert, key := selfSignedCert(t, t.TempDir())
+	tok := token(8)
+	writeFile(t, dir, "tls-"+tok+".txt", []byte("over tls\n"))
+	svc := uniqueName("e2e-pytls")
+	port, _ := startPythonTLSServer(t, svc, dir, cert, key)
+	exs := curlHTTPS(t, port, []string{"/tls-" + tok + ".txt", "/tls-missing-" + tok}, []int{200, 404})
+	checkExchanges(t, svc, "server", port, exs)
+	checkExchangesByPath(t, "curl", "client", port, exs)
+}
+
+// TestTLSLibraryReuse: a process that maps libssl exits and a new one maps
+// the same library: uprobes follow the file, so the second server (started
+// after weft was ready, as every process here is) is traced just the same.
+func TestTLSLibraryReuse(t *testing.T) {
+	needWeft(t)
+	dir := t.TempDir()
+	cert, key := selfSignedCert(t, t.TempDir())
+	for round := 1; round <= 2; round++ {
+		tok := token(8)
+		writeFile(t, dir, "r"+strconv.Itoa(round)+"-"+tok+".txt", []byte("round\n"))
+		svc := uniqueName(fmt.Sprintf("e2e-pytls-r%d", round))
+		port, p := startPythonTLSServer(t, svc, dir, cert, key)
+		exs := curlHTTPS(t, port, []string{"/r" + strconv.Itoa(round) + "-" + tok + ".txt"}, []int{200})
+		checkExchanges(t, svc, "server", port, exs)
+		checkExchangesByPath(t, "curl", "client", port, exs)
+		if err, timedOut := p.stop(syscall.SIGTERM, 5*time.Second); timedOut {
+			t.Fatalf("python https server did not stop: %v", err)
+		}
+	}
+}
+
+// TestTLSNginx: curl -k to nginx with ssl on (OpenSSL from Debian).
+func TestTLSNginx(t *testing.T) {
+	needWeft(t)
+	root := t.TempDir()
+	tok := token(8)
+	writeFile(t, root, "n-"+tok+".txt", []byte("nginx over tls\n"))
+	cert, key := selfSignedCert(t, t.TempDir())
+	svc := uniqueName("e2e-nginx-tls")
+	port := startNginxTLS(t, childEnv("OTEL_SERVICE_NAME="+svc), root, cert, key)
+	exs := curlHTTPS(t, port, []string{"/n-" + tok + ".txt", "/n-missing-" + tok}, []int{200, 404})
+	checkExchanges(t, svc, "server", port, exs)
+	checkExchangesByPath(t, "curl", "client", port, exs)
+}
+
+// startNginxTLS is startNginx (single process) with ssl on the listener.
+func startNginxTLS(t *testing.T, env []string, root, cert, key string) int {
+	t.Helper()
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		bin = "/usr/sbin/nginx"
+	}
+	ports, err := freePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := t.TempDir()
+	conf := string(fmt.Appendf(nil, nginxConfig, prefix, ports[0], root, "off"))
+	listen := fmt.Sprintf("listen 127.0.0.1:%d;", ports[0])
+	if !strings.Contains(conf, listen) {
+		t.Fatalf("nginx config has no %q", listen)
+	}
+	conf = strings.Replace(conf, listen, fmt.Sprintf("listen 127.0.0.1:%d ssl;\n\t\tssl_certificate %s;\n\t\tssl_certificate_key %s;", ports[0], cert, key), 1)
+	confPath := filepath.Join(prefix, "nginx.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startTestProc(t, "nginx-tls", env, nil, bin, "-p", prefix, "-c", confPath, "-e", filepath.Join(prefix, "error.log"))
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	if err := waitUntil(10*time.Second, p, func() error { return tcpReady(addr) }); err != nil {
+		t.Fatalf("nginx on %s: %v\nerror log:\n%s", addr, err, tail(filepath.Join(prefix, "error.log"), 20))
+	}
+	return ports[0]
+}
