@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -13,17 +14,26 @@ func Monotonic() int64 {
 	return ts.Nano()
 }
 
-// Clock converts kernel monotonic timestamps to wall time. The offset is
-// taken once, so spans from one run never move relative to each other.
-type Clock struct{ offset int64 }
+// Clock converts kernel monotonic timestamps to wall time. The wall clock
+// can be stepped (NTP, a VM resumed from pause) while the monotonic one is
+// not, so the offset is measured again by Sync, which the agent calls
+// every second.
+type Clock struct{ offset atomic.Int64 }
 
 // NewClock measures the wall-minus-monotonic offset now.
 func NewClock() *Clock {
+	c := &Clock{}
+	c.Sync()
+	return c
+}
+
+// Sync measures the offset again.
+func (c *Clock) Sync() {
 	before := Monotonic()
 	wall := time.Now().UnixNano()
 	after := Monotonic()
-	return &Clock{offset: wall - (before+after)/2}
+	c.offset.Store(wall - (before+after)/2)
 }
 
 // Wall converts a monotonic ns timestamp to wall time.
-func (c *Clock) Wall(mono int64) time.Time { return time.Unix(0, mono+c.offset) }
+func (c *Clock) Wall(mono int64) time.Time { return time.Unix(0, mono+c.offset.Load()) }
