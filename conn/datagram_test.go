@@ -57,3 +57,27 @@ func TestDatagramBoundaries(t *testing.T) {
 		t.Fatalf("truncated bytes counted %d, want 5", got)
 	}
 }
+
+type expiring struct {
+	segLog
+	expired []int64
+}
+
+func (e *expiring) Expire(now int64) { e.expired = append(e.expired, now) }
+
+// TestExpireHandlers: handlers with timers get the tick; others are left alone.
+func TestExpireHandlers(t *testing.T) {
+	h := &expiring{}
+	tab := NewTable(TableConfig{}, func(info *Info) Handler {
+		if info.ID.FD == 1 {
+			return h
+		}
+		return &segLog{}
+	})
+	tab.Open(Info{ID: ID{PID: 1, FD: 1, Gen: 1}, OpenedAt: 1})
+	tab.Open(Info{ID: ID{PID: 1, FD: 2, Gen: 1}, OpenedAt: 1})
+	tab.ExpireHandlers(42)
+	if len(h.expired) != 1 || h.expired[0] != 42 {
+		t.Fatalf("Expire calls %v, want [42]", h.expired)
+	}
+}

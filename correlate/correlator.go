@@ -1,8 +1,6 @@
 package correlate
 
 import (
-	"encoding/binary"
-	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -31,22 +29,39 @@ type Config struct {
 	// _OTHER. Semconv requires this override, read from
 	// OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS; nil means the default.
 	KnownHTTPMethods []string
+	// Join bounds how long and how many spans wait to be joined and
+	// nested (join.go).
+	Join JoinConfig
+	// HostID names this host (its host name) in the derived span and trace
+	// ids (ids.go), so two hosts never derive the same ones.
+	HostID string
+	// KeepQueryLiterals puts statement text in db.query.text as sent;
+	// by default its literals are replaced by ?, since they may carry
+	// anything (semconv collects the text by default only sanitised).
+	KeepQueryLiterals bool
 }
 
-// Correlator converts exchanges into spans and hands them to its output
-// function. Add is safe for concurrent use: it holds no state between
-// exchanges but atomic counters.
+// Correlator converts exchanges into spans, joins and nests them (join.go)
+// and hands them to its output function as whole trees. Add, Flush,
+// FlushAll and ObserveAccept must be called from one goroutine; Stats and
+// the metrics may be read from any.
 type Correlator struct {
 	clock func(int64) time.Time
 	procs ProcessLookup
 	out   func(Span)
 	known map[string]attribute.KeyValue // method -> http.request.method
 
+	keepLiterals bool // Config.KeepQueryLiterals
+
 	spans        [3]atomic.Uint64 // by kindIndex
 	joined       atomic.Uint64    // server spans that joined a traceparent's trace
 	badParent    atomic.Uint64    // traceparent headers that did not parse
 	unconverted  [256]atomic.Uint64
 	unconvertedN atomic.Uint64
+
+	join      *joiner
+	joinStats joinStats
+	graph     *serviceGraph
 }
 
 // Stats is a snapshot of what the correlator did.
@@ -64,8 +79,9 @@ type Stats struct {
 }
 
 // New makes a correlator that calls out once per span, on the goroutine
-// that called Add. procs may be nil (spans then carry no Process). It
-// panics when cfg.Clock is nil, a wiring mistake no span could survive.
+// that called Add, Flush or FlushAll. procs may be nil (spans then carry no
+// Process). It panics when cfg.Clock is nil, a wiring mistake no span could
+// survive.
 func New(cfg Config, procs ProcessLookup, out func(Span)) *Correlator {
 	if cfg.Clock == nil {
 		panic("correlate: Config.Clock is nil")
@@ -73,18 +89,25 @@ func New(cfg Config, procs ProcessLookup, out func(Span)) *Correlator {
 	if out == nil {
 		panic("correlate: output function is nil")
 	}
-	return &Correlator{
+	c := &Correlator{
 		clock: cfg.Clock,
 		procs: procs,
 		out:   out,
 		known: knownMethods(cfg.KnownHTTPMethods),
+		graph: newServiceGraph(),
+
+		keepLiterals: cfg.KeepQueryLiterals,
 	}
+	c.join = newJoiner(cfg.Join, hostSeed(cfg.HostID), out, procs, &c.joinStats, c.graph)
+	return c
 }
 
-// Add converts one exchange into a span and emits it. The Exchange and its
-// HTTP struct are not retained (parsers reuse them), but the span keeps
-// their strings (path, host, user agent): parsers must not build those over
-// reused buffers with unsafe.
+// Add converts one exchange into a span and passes it to the join stage,
+// which emits it with its tree. The Exchange and its HTTP struct are not
+// retained (parsers reuse them), but the span keeps their strings (path,
+// host, user agent): parsers must not build those over reused buffers with
+// unsafe. A converter that sets the span's TraceID names its remote parent
+// (a traceparent); ids are otherwise derived in the join stage.
 func (c *Correlator) Add(ex *protocols.Exchange) {
 	var s Span
 	switch ex.Protocol {
@@ -94,6 +117,18 @@ func (c *Correlator) Add(ex *protocols.Exchange) {
 			return
 		}
 		c.httpSpan(ex, &s)
+	case protocols.DNS:
+		if ex.DNS == nil {
+			c.drop(ex.Protocol)
+			return
+		}
+		c.dnsSpan(ex, &s)
+	case protocols.Postgres:
+		if ex.Postgres == nil {
+			c.drop(ex.Protocol)
+			return
+		}
+		c.postgresSpan(ex, &s)
 	// One case per protocol; each converter lives in its own file
 	// (http.go, dns.go, postgres.go).
 	default:
@@ -105,15 +140,11 @@ func (c *Correlator) Add(ex *protocols.Exchange) {
 	if s.End.Before(s.Start) {
 		s.End = s.Start
 	}
-	if !s.TraceID.IsValid() {
-		s.TraceID = newTraceID()
-	}
-	s.SpanID = newSpanID()
 	if c.procs != nil && ex.Conn != nil {
 		s.Process = c.procs.Lookup(ex.Conn.ID.PID, ex.Conn.Comm)
 	}
 	c.spans[kindIndex(s.Kind)].Add(1)
-	c.out(s)
+	c.join.add(ex, &s)
 }
 
 func (c *Correlator) drop(p protocols.Protocol) {
@@ -144,26 +175,4 @@ func kindIndex(k trace.SpanKind) int {
 		return 2
 	}
 	return 0
-}
-
-// Ids come from math/rand/v2's top-level generator: ChaCha8 per OS thread,
-// seeded by the runtime from the kernel's entropy, lock-free and safe for
-// concurrent use. Ids need to be unpredictable enough not to collide, not
-// secret. Zero ids are invalid and drawn again.
-
-func newTraceID() trace.TraceID {
-	var id trace.TraceID
-	for !id.IsValid() {
-		binary.BigEndian.PutUint64(id[:8], rand.Uint64())
-		binary.BigEndian.PutUint64(id[8:], rand.Uint64())
-	}
-	return id
-}
-
-func newSpanID() trace.SpanID {
-	var id trace.SpanID
-	for !id.IsValid() {
-		binary.BigEndian.PutUint64(id[:], rand.Uint64())
-	}
-	return id
 }

@@ -81,6 +81,10 @@ var errorTypes = func() (t [200]string) {
 // trace context of an incoming traceparent.
 func (c *Correlator) httpSpan(ex *protocols.Exchange, s *Span) {
 	h := ex.HTTP
+	if h.GRPC {
+		c.grpcSpan(ex, s) // grpc.go
+		return
+	}
 	s.Kind = spanKind(ex.Role)
 	attrs := make([]attribute.KeyValue, 0, maxHTTPAttrs)
 
@@ -88,7 +92,7 @@ func (c *Correlator) httpSpan(ex *protocols.Exchange, s *Span) {
 	if kv, ok := c.known[h.Method]; ok {
 		nameMethod = h.Method
 		attrs = append(attrs, kv)
-	} else {
+	} else if h.Method != "" || !h.Partial { // Partial: unknown, not absent
 		attrs = append(attrs, semconv.HTTPRequestMethodOther)
 		if h.Method != "" {
 			attrs = append(attrs, semconv.HTTPRequestMethodOriginal(h.Method))
@@ -149,12 +153,20 @@ func (c *Correlator) httpSpan(ex *protocols.Exchange, s *Span) {
 	}
 
 	var errType string
-	s.StatusCode, errType = httpStatus(s.Kind, h.Status)
+	if h.Status != 0 || !h.Partial {
+		// A Partial exchange's missing status is unknown, not absent.
+		s.StatusCode, errType = httpStatus(s.Kind, h.Status)
+	}
 	if errType != "" {
 		attrs = append(attrs, semconv.ErrorTypeKey.String(errType))
 	}
 	s.Attributes = attrs
+	c.joinTraceParent(s, h)
+}
 
+// joinTraceParent makes a server span join the trace its request's
+// traceparent names (HTTP header or gRPC metadata).
+func (c *Correlator) joinTraceParent(s *Span, h *protocols.HTTP) {
 	if s.Kind == trace.SpanKindServer && h.TraceParent != "" {
 		if tp, ok := parseTraceParent(h.TraceParent); ok {
 			s.TraceID, s.ParentSpanID = tp.traceID, tp.parentID

@@ -36,7 +36,13 @@ var (
 //	weft_correlate_spans{kind=server|client|unspecified}
 //	weft_correlate_traceparents{result=joined|invalid}
 //	weft_correlate_unconverted_exchanges{protocol}
+//
+// and the join stage's and the service graph's (joinmetrics.go). Call it
+// before the first Add.
 func (c *Correlator) RegisterMetrics(m metric.Meter) error {
+	if err := c.registerJoinMetrics(m); err != nil {
+		return err
+	}
 	spans, err := m.Int64ObservableCounter("weft_correlate_spans",
 		metric.WithDescription("Spans made from exchanges, by span kind."),
 		metric.WithUnit("{span}"))

@@ -1,5 +1,6 @@
 // Package e2e holds weft's end-to-end tests: real programs (Go net/http,
-// curl, python's http.server, nginx) talk HTTP/1.x over loopback while the
+// curl, python's http.server, nginx) talk HTTP/1.x, and dig, Go's resolver
+// and a DNS server built on dnsmessage talk DNS, over loopback while the
 // real agent (bin/weft, built by the tests) traces them with eBPF and exports
 // OTLP to a real Jaeger; the tests then read the spans back from Jaeger's
 // HTTP API and check them against what the programs did.

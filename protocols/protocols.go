@@ -1,6 +1,10 @@
 package protocols
 
-import "github.com/weftrace/weft/conn"
+import (
+	"net/netip"
+
+	"github.com/weftrace/weft/conn"
+)
 
 // Protocol names an application protocol weft understands.
 type Protocol uint8
@@ -41,6 +45,11 @@ type Exchange struct {
 	RequestSeq uint32
 	// RequestTID is the thread that moved the request's first byte.
 	RequestTID uint32
+	// ResponseTID is the thread that moved the response's first byte; 0
+	// when unknown (no response, or a parser that does not say). The
+	// correlator trusts a process's threads to tell its requests apart only
+	// while both always match.
+	ResponseTID uint32
 
 	// Exactly one of these is set, by Protocol.
 	HTTP     *HTTP         // HTTP1, HTTP2 (and gRPC over HTTP/2)
@@ -74,28 +83,49 @@ type HTTP struct {
 	Partial bool
 }
 
+// DNSMaxAddrs bounds the answer addresses one DNSInfo carries, so it is a
+// fixed-size value parsers can reuse.
+const DNSMaxAddrs = 8
+
 // DNSInfo is one query and its answer (or its absence).
 type DNSInfo struct {
-	ID        uint16
-	Name      string // question name, without the trailing dot
+	ID uint16
+	// Name is the question name in presentation form, without the trailing
+	// dot ("." for the root); bytes outside printable ASCII are escaped as
+	// \DDD, backslash and quote with a backslash.
+	Name      string
 	Type      uint16 // question type (dnsmessage.Type)
-	RCode     int    // response code; -1 when no response was seen
-	Answers   int    // answer records
+	RCode     int    // response code, extended by EDNS; -1 when no response was seen
+	Answers   int    // answer records, from the header's count
 	Transport string // "udp" or "tcp"
-	TimedOut  bool   // no response within the timeout
+	TimedOut  bool   // no response within the timeout, or before the socket closed
+	// Peer is the other end of this exchange: the server for a query this
+	// process sent, the client for one it answered. For UDP it comes from
+	// the datagram, since one socket may talk to many peers.
+	Peer netip.AddrPort
+	// Addrs[:NAddrs] are the A and AAAA answers, in answer order, at most
+	// DNSMaxAddrs of them.
+	Addrs  [DNSMaxAddrs]netip.Addr
+	NAddrs int
+	// Partial is set when the capture cut the response short: RCode and
+	// Answers come from its header, Addrs may miss some.
+	Partial bool
 }
 
 // PostgresInfo is one statement (or one COPY, or one failed message) and its
 // outcome.
 type PostgresInfo struct {
-	Operation   string // first keyword of the statement, upper case: SELECT, INSERT, ...
-	Query       string // statement text, literals replaced by ? unless sanitising is off
+	Operation   string // first keyword of the statement, upper case: SELECT, INSERT, ...; BATCH for several in one Query
+	Query       string // statement text, literals replaced by ?
+	RawQuery    string // statement text as sent, for when sanitising is off
 	Database    string // from the startup packet
 	User        string
 	Application string
-	SQLState    string // on ErrorResponse
-	Rows        int64  // from CommandComplete; -1 when it does not say
+	SQLState    string // on ErrorResponse, or a WARNING notice's when not Failed
+	Rows        int64  // rows returned (DataRow, or COPY TO's count); -1 when the statement returns none or it is not known
 	Failed      bool   // ErrorResponse
+	BatchSize   int    // statements run by one simple Query when more than one, else 0
+	NoResponse  bool   // the connection ended before the answer
 }
 
 // Sink receives exchanges. It is called on the connection's goroutine.

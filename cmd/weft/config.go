@@ -10,6 +10,7 @@ import (
 
 	"github.com/weftrace/weft/bpf"
 	"github.com/weftrace/weft/conn"
+	"github.com/weftrace/weft/correlate"
 	"github.com/weftrace/weft/exporter"
 )
 
@@ -18,6 +19,8 @@ type config struct {
 	exporter        exporter.Config
 	bpf             bpf.Config
 	conn            conn.TableConfig
+	join            correlate.JoinConfig
+	dbQueryLiterals bool // db.query.text as sent, literals and all
 	httpAddr        string
 	shutdownTimeout time.Duration
 	logLevel        slog.Level
@@ -71,6 +74,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.IntVar(&c.conn.MaxConns, "max-conns", conn.DefaultMaxConns, "connections tracked at once")
 	fs.DurationVar(&c.conn.IdleTimeout, "conn-idle-timeout", conn.DefaultIdleTimeout, "end connections idle this long")
 	fs.IntVar(&c.conn.MaxTotalPendingBytes, "max-reorder-bytes", conn.DefaultMaxTotalPendingBytes, "bytes held out of order across all connections")
+	fs.DurationVar(&c.join.Wait, "join-wait", correlate.DefaultJoinWait, "how long a span waits for the other end of its connection and for its parent")
+	fs.IntVar(&c.join.MaxSpans, "join-max-spans", correlate.DefaultJoinMaxSpans, "spans held for joining; beyond, the oldest is emitted early")
+	fs.BoolVar(&c.dbQueryLiterals, "db-query-literals", false, "keep literals in db.query.text (by default they are replaced by ?: they may hold personal data)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -102,6 +108,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return c, err
 	}
 	if err := c.conn.Validate(); err != nil {
+		return c, oneLine(err)
+	}
+	if err := c.join.Validate(); err != nil {
 		return c, oneLine(err)
 	}
 	return c, nil

@@ -5,6 +5,7 @@ import (
 
 	"github.com/weftrace/weft/bpf"
 	"github.com/weftrace/weft/conn"
+	"github.com/weftrace/weft/correlate"
 	"github.com/weftrace/weft/procmeta"
 )
 
@@ -13,7 +14,9 @@ import (
 type eventSink struct {
 	table      *conn.Table
 	procs      *procmeta.Cache
-	ssl        *bpf.OpenSSL // nil: no TLS discovery
+	corr       *correlate.Correlator // its timer runs on Tick
+	ssl        *bpf.OpenSSL          // nil: no TLS discovery
+	clock      *bpf.Clock            // re-synced on the eviction tick: wall clocks step
 	evictEvery int64
 	lastEvict  int64
 }
@@ -23,7 +26,7 @@ var _ bpf.Handler = (*eventSink)(nil)
 func (s *eventSink) ConnOpen(ev *bpf.ConnEvent) {
 	local, remote := ev.Tuple()
 	comm := ev.CommString()
-	s.table.Open(conn.Info{
+	info := conn.Info{
 		ID:       conn.ID{PID: ev.Tgid, FD: ev.Fd, Gen: ev.Gen},
 		Tuple:    conn.Tuple{Local: local, Remote: remote},
 		Role:     role(ev.Role),
@@ -32,7 +35,9 @@ func (s *eventSink) ConnOpen(ev *bpf.ConnEvent) {
 		OpenedAt: int64(ev.TsNs),
 		UDP:      ev.Proto == uint16(bpf.ProtoUDP),
 		TLS:      ev.Tls == 1,
-	})
+	}
+	s.table.Open(info)
+	s.corr.ObserveAccept(&info)
 }
 
 func (s *eventSink) ConnClose(ev *bpf.ConnEvent) {
@@ -68,11 +73,16 @@ func (s *eventSink) ProcessInfo(ev *bpf.ProcInfoEvent, argv, env []byte) {
 }
 
 func (s *eventSink) Tick(now int64) {
+	s.corr.Flush(now) // join waits end on this goroutine, the one that adds
 	if now-s.lastEvict < s.evictEvery {
 		return
 	}
 	s.lastEvict = now
+	if s.clock != nil {
+		s.clock.Sync()
+	}
 	s.table.EvictIdle(now)
+	s.table.ExpireHandlers(now)
 	s.procs.Sweep(time.Now())
 }
 

@@ -20,7 +20,10 @@ import (
 	"github.com/weftrace/weft/exporter"
 	"github.com/weftrace/weft/procmeta"
 	"github.com/weftrace/weft/protocols/detect"
+	"github.com/weftrace/weft/protocols/dns"
 	"github.com/weftrace/weft/protocols/http1"
+	"github.com/weftrace/weft/protocols/http2"
+	"github.com/weftrace/weft/protocols/postgres"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Getenv, os.Stderr)) }
@@ -55,9 +58,12 @@ func serve(cfg config, log *slog.Logger) error {
 	}
 	procs := procmeta.NewCache(procmeta.Config{})
 	clock := bpf.NewClock()
-	corr := correlate.New(correlate.Config{Clock: clock.Wall}, procs, exp.Submit)
-	detectStats, http1Stats := new(detect.Stats), new(http1.Stats)
-	table := conn.NewTable(cfg.conn, detect.New(corr.Add, detect.Options{Stats: detectStats, HTTP1: http1.Options{Stats: http1Stats}}))
+	host, _ := os.Hostname()
+	corr := correlate.New(correlate.Config{Clock: clock.Wall, Join: cfg.join, HostID: host, KeepQueryLiterals: cfg.dbQueryLiterals}, procs, exp.Submit)
+	detectStats, http1Stats, dnsStats := new(detect.Stats), new(http1.Stats), new(dns.Stats)
+	http2Stats := new(http2.Stats)
+	postgresStats := new(postgres.Stats)
+	table := conn.NewTable(cfg.conn, detect.New(corr.Add, detect.Options{Stats: detectStats, HTTP1: http1.Options{Stats: http1Stats}, HTTP2: http2.Options{Stats: http2Stats}, DNS: dns.Options{Stats: dnsStats}, Postgres: postgres.Options{Stats: postgresStats}}))
 
 	tracer, err := bpf.Load(cfg.bpf, log)
 	if err != nil {
@@ -71,7 +77,7 @@ func serve(cfg config, log *slog.Logger) error {
 	}
 	for _, r := range []interface {
 		RegisterMetrics(m metricMeter) error
-	}{tracer, table.Stats(), detectStats, http1Stats, corr, procs, exp} {
+	}{tracer, table.Stats(), detectStats, http1Stats, http2Stats, dnsStats, postgresStats, corr, procs, exp} {
 		if err := r.RegisterMetrics(m.meter); err != nil {
 			tracer.Close()
 			return fmt.Errorf("register metrics: %w", err)
@@ -84,7 +90,7 @@ func serve(cfg config, log *slog.Logger) error {
 	}
 	defer stopHTTP()
 
-	events := &eventSink{table: table, procs: procs, ssl: tracer.OpenSSL(), evictEvery: int64(time.Second)}
+	events := &eventSink{table: table, procs: procs, corr: corr, ssl: tracer.OpenSSL(), clock: clock, evictEvery: int64(time.Second)}
 	done := make(chan error, 1)
 	go func() { done <- tracer.Run(events) }()
 	log.Info("weft ready", "exporter", cfg.exporter.ResolvedExporter(), "endpoint", cfg.exporter.ResolvedEndpoint(), "http", cfg.httpAddr)
@@ -103,6 +109,7 @@ func serve(cfg config, log *slog.Logger) error {
 	// The reader has stopped: end every connection so parsers emit what they
 	// hold, then give the exporter the rest of the budget to flush.
 	table.Flush(bpf.Monotonic())
+	corr.FlushAll() // spans still waiting for their other end or parent
 	shutdownExporter(exp, cfg.shutdownTimeout, log)
 	return runErr
 }

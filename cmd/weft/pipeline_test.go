@@ -31,6 +31,7 @@ func (s *countingSender) Shutdown(context.Context) error { return nil }
 // pipeline is the agent's user-space chain, fed decoded kernel events.
 type pipeline struct {
 	sink   *eventSink
+	corr   *correlate.Correlator
 	exp    *exporter.Exporter
 	sender *countingSender
 }
@@ -48,7 +49,7 @@ func newPipeline(tb testing.TB) *pipeline {
 	procs := procmeta.NewCache(procmeta.Config{ProcRoot: tb.TempDir()})
 	corr := correlate.New(correlate.Config{Clock: bpf.NewClock().Wall}, procs, exp.Submit)
 	table := conn.NewTable(conn.TableConfig{}, detect.New(corr.Add, detect.Options{}))
-	return &pipeline{sink: &eventSink{table: table, procs: procs, evictEvery: int64(time.Second)}, exp: exp, sender: sender}
+	return &pipeline{sink: &eventSink{table: table, procs: procs, corr: corr, evictEvery: int64(time.Second)}, corr: corr, exp: exp, sender: sender}
 }
 
 // sample lays a data event and its payload out as the ring buffer would.
@@ -61,10 +62,19 @@ func sample(ev bpf.DataEvent, payload []byte) (*bpf.DataEvent, []byte) {
 }
 
 // TestPipelineSpans checks the wiring: one request/response seen from both
-// ends gives one client and one server span in OTLP form.
+// ends gives one client and one server span in OTLP form, joined, and the
+// event goroutine's timer (Tick) ends the join wait.
 func TestPipelineSpans(t *testing.T) {
 	p := newPipeline(t)
 	p.exchanges(3)
+	p.sink.Tick(int64(time.Second) + int64(correlate.DefaultJoinWait))
+	if st := p.corr.JoinStats(); st.Pairs != 3 || st.Held != 6 {
+		t.Fatalf("join stats after the wait %+v, want 3 pairs, 6 spans kept as possible parents", st)
+	}
+	p.sink.Tick(int64(time.Second) + 2*int64(correlate.DefaultJoinWait))
+	if st := p.corr.JoinStats(); st.Held != 0 {
+		t.Fatalf("join stats after expiry %+v, want none held", st)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := p.exp.Shutdown(ctx); err != nil {
@@ -87,6 +97,8 @@ func (p *pipeline) exchanges(n int) int {
 	client.Saddr[0], client.Daddr[0] = 127, 127
 	server := bpf.ConnEvent{Kind: bpf.EventConnOpen, Tgid: 200, Fd: 7, Gen: 2, Family: 2, Sport: 8000, Dport: 40000, Role: bpf.RoleServer}
 	server.Saddr[0], server.Daddr[0] = 127, 127
+	copy(client.Comm[:], "curl")
+	copy(server.Comm[:], "srv")
 	p.sink.ConnOpen(&client)
 	p.sink.ConnOpen(&server)
 
@@ -118,6 +130,7 @@ func BenchmarkEventsToPdata(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	events := p.exchanges(b.N)
+	p.corr.FlushAll()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := p.exp.Shutdown(ctx); err != nil {

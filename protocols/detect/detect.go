@@ -11,7 +11,10 @@ import (
 
 	"github.com/weftrace/weft/conn"
 	"github.com/weftrace/weft/protocols"
+	"github.com/weftrace/weft/protocols/dns"
 	"github.com/weftrace/weft/protocols/http1"
+	"github.com/weftrace/weft/protocols/http2"
+	"github.com/weftrace/weft/protocols/postgres"
 )
 
 // entry is one protocol detect can pick.
@@ -21,6 +24,10 @@ type entry struct {
 	// moving in direction d, speaks the protocol. It must be cheap and
 	// must not keep b.
 	match func(d conn.Direction, b []byte) bool
+	// datagram is match for a UDP connection's first datagram; nil for
+	// protocols that never run over UDP. A UDP connection is only offered
+	// to entries that set it, a TCP one only to entries that set match.
+	datagram func(d conn.Direction, b []byte) bool
 	// parser makes the connection's parser.
 	parser func(info *conn.Info, sink protocols.Sink, o *Options) conn.Handler
 }
@@ -39,6 +46,45 @@ var registry = []entry{
 			return http1.New(info, sink, o.HTTP1)
 		},
 	},
+	{
+		// The client preface, a server's first SETTINGS, or frames back
+		// to back; before the entries whose late-join guesses could take
+		// the preface ("P" is a PostgreSQL Parse message).
+		proto: protocols.HTTP2,
+		match: func(_ conn.Direction, b []byte) bool { return http2.LooksLikeHTTP2(b) },
+		parser: func(info *conn.Info, sink protocols.Sink, o *Options) conn.Handler {
+			return http2.New(info, sink, o.HTTP2)
+		},
+	},
+	{
+		// A startup packet, SSLRequest or CancelRequest; or, on a
+		// connection joined late, well-formed messages of either side.
+		proto: protocols.Postgres,
+		match: func(_ conn.Direction, b []byte) bool {
+			front, back := postgres.LooksLikePostgres(b)
+			return front || back
+		},
+		parser: func(info *conn.Info, sink protocols.Sink, o *Options) conn.Handler {
+			return postgres.New(info, sink, o.Postgres)
+		},
+	},
+	{
+		proto:    protocols.DNS,
+		match:    func(_ conn.Direction, b []byte) bool { return dns.LooksLikeStream(b) },
+		datagram: func(_ conn.Direction, b []byte) bool { return dns.LooksLikeDatagram(b) },
+		parser: func(info *conn.Info, sink protocols.Sink, o *Options) conn.Handler {
+			return dns.New(info, sink, o.DNS)
+		},
+	},
+}
+
+// matcher is e's test for a UDP or a TCP connection; nil when e's protocol
+// does not run over it.
+func (e *entry) matcher(udp bool) func(conn.Direction, []byte) bool {
+	if udp {
+		return e.datagram
+	}
+	return e.match
 }
 
 // Defaults for Options fields left zero.
@@ -51,6 +97,12 @@ const (
 type Options struct {
 	// HTTP1 is passed to every HTTP/1 parser.
 	HTTP1 http1.Options
+	// HTTP2 is passed to every HTTP/2 (and gRPC) parser.
+	HTTP2 http2.Options
+	// DNS is passed to every DNS parser.
+	DNS dns.Options
+	// Postgres is passed to every PostgreSQL parser.
+	Postgres postgres.Options
 	// MaxWaitBytes and MaxWaitSegments bound how long a connection whose
 	// first segments were not captured waits for captured bytes before
 	// it is ignored: without its start a stream is rarely worth parsing.
@@ -69,6 +121,15 @@ func (o Options) Validate() error {
 	}
 	if err := o.HTTP1.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("http1: %w", err))
+	}
+	if err := o.HTTP2.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("http2: %w", err))
+	}
+	if err := o.DNS.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("dns: %w", err))
+	}
+	if err := o.Postgres.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("postgres: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -137,6 +198,15 @@ func New(sink protocols.Sink, opts Options) conn.HandlerFactory {
 		// connection.
 		opts.HTTP1.Stats = new(http1.Stats)
 	}
+	if opts.HTTP2.Stats == nil {
+		opts.HTTP2.Stats = new(http2.Stats)
+	}
+	if opts.DNS.Stats == nil {
+		opts.DNS.Stats = new(dns.Stats)
+	}
+	if opts.Postgres.Stats == nil {
+		opts.Postgres.Stats = new(postgres.Stats)
+	}
 	o := &opts
 	return func(info *conn.Info) conn.Handler {
 		return &handler{o: o, info: info, sink: sink}
@@ -176,14 +246,26 @@ func (h *handler) Segment(s *conn.Segment) {
 			h.ignore()
 		}
 	case len(s.Data) > 0:
+		// A socket first seen through its data may lack Info.UDP.
+		udp := h.info.UDP || s.Datagram
 		for i := range registry {
 			e := &registry[i]
-			if e.match(s.Dir, s.Data) {
+			if m := e.matcher(udp); m != nil && m(s.Dir, s.Data) {
 				h.o.Stats.Detected[e.proto].Add(1)
 				h.next = e.parser(h.info, h.sink, h.o)
 				h.next.Segment(s)
 				return
 			}
+		}
+		if udp {
+			// Datagrams stand alone: one that matched nothing leaves the
+			// next one a chance, within the wait bounds.
+			h.waitBytes += s.Len()
+			h.waitSegs++
+			if h.waitBytes > h.o.MaxWaitBytes || h.waitSegs > h.o.MaxWaitSegments {
+				h.ignore()
+			}
+			return
 		}
 		h.ignore()
 		h.drop(s.Len())
@@ -203,6 +285,14 @@ func (h *handler) drop(n uint64) {
 	if h.unflushed >= flushBytes {
 		h.o.Stats.IgnoredBytes.Add(h.unflushed)
 		h.unflushed = 0
+	}
+}
+
+// Expire passes the periodic timer on to a parser that has timers (DNS
+// queries time out).
+func (h *handler) Expire(now int64) {
+	if x, ok := h.next.(conn.Expirer); ok {
+		x.Expire(now)
 	}
 }
 

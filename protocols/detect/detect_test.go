@@ -218,10 +218,13 @@ func TestRegisterMetrics(t *testing.T) {
 		}
 	}
 	want := map[string]int64{
-		"weft_detect_connections/http1":   3,
-		"weft_detect_ignored_connections": 4,
-		"weft_detect_gave_up_connections": 1,
-		"weft_detect_ignored_bytes":       500,
+		"weft_detect_connections/http1":    3,
+		"weft_detect_connections/http2":    0,
+		"weft_detect_connections/dns":      0,
+		"weft_detect_connections/postgres": 0,
+		"weft_detect_ignored_connections":  4,
+		"weft_detect_gave_up_connections":  1,
+		"weft_detect_ignored_bytes":        500,
 	}
 	for name, v := range want {
 		if got[name] != v {

@@ -544,15 +544,20 @@ func (p *Parser) emit(r *request, status int, respBody, end int64) {
 	if p.reqDir == conn.Egress {
 		role = conn.RoleClient
 	}
+	var respTID uint32
+	if status != 0 {
+		respTID = p.sides[p.reqDir.Opposite()].tid // set when the status line began
+	}
 	p.ex = protocols.Exchange{
-		Conn:       p.info,
-		Role:       role,
-		Protocol:   protocols.HTTP1,
-		Start:      r.start,
-		End:        end,
-		RequestSeq: r.seq,
-		RequestTID: r.tid,
-		HTTP:       &p.http,
+		Conn:        p.info,
+		Role:        role,
+		Protocol:    protocols.HTTP1,
+		Start:       r.start,
+		End:         end,
+		RequestSeq:  r.seq,
+		RequestTID:  r.tid,
+		ResponseTID: respTID,
+		HTTP:        &p.http,
 	}
 	p.stats.Exchanges.Add(1)
 	if status == 0 {

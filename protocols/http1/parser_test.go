@@ -104,7 +104,7 @@ func TestTiming(t *testing.T) {
 			// the second starts 16+len(get) bytes into the segment.
 			r1 := req("GET /a HTTP/1.1\r\n")
 			r2 := req("Host: h\r\n\r\n" + get)
-			resp("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nab")
+			rs1 := resp("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nab")
 			e1 := resp("c" + ok("x"))
 			h.p.Close(1 << 40)
 			h.want("GET /a 200 0/3; GET /a 200 0/1; ")
@@ -133,6 +133,10 @@ func TestTiming(t *testing.T) {
 			off := uint32(len("Host: h\r\n\r\n"))
 			if x := h.got[1]; x.RequestSeq != r2.Seq+off || x.RequestTID != r2.TID {
 				t.Errorf("second request seq/tid = %d/%d, want %d/%d", x.RequestSeq, x.RequestTID, r2.Seq+off, r2.TID)
+			}
+			// The response's thread is the one that moved its status line.
+			if a, b := h.got[0].ResponseTID, h.got[1].ResponseTID; a != rs1.TID || b != e1.TID {
+				t.Errorf("response tids = %d, %d, want %d, %d", a, b, rs1.TID, e1.TID)
 			}
 		})
 	}
@@ -280,6 +284,9 @@ func TestClose(t *testing.T) {
 		h.stat("exchanges", h.stats.Exchanges.Load(), 2)
 		if len(h.got) == 2 && h.got[1].End != 12345 {
 			t.Errorf("unanswered end = %d, want the close time", h.got[1].End)
+		}
+		if len(h.got) == 2 && (h.got[1].ResponseTID != 0 || h.got[0].ResponseTID == 0) {
+			t.Errorf("response tids %d, %d; want the answer's, then 0 for no answer", h.got[0].ResponseTID, h.got[1].ResponseTID)
 		}
 	})
 	t.Run("close-delimited", func(t *testing.T) {

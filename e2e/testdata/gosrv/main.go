@@ -6,9 +6,16 @@
 //	GET  /status/{code}  that status code with a short text body
 //	GET  /chunked        200, a chunked body (flushed in five chunks)
 //	POST /upload         reads and discards the body; 200, {"bytes": n}
+//	GET  /chain/{tok}?down=PORT[&pgport=PORT&pgdb=DB]
+//	                     GETs http://127.0.0.1:PORT/relay/{tok} (a downstream
+//	                     call made while serving), then, with pgport, runs
+//	                     SELECT length('{tok}') on PostgreSQL database DB at
+//	                     127.0.0.1:PORT (simple protocol, a connection of its
+//	                     own); answers with the relay's status and body
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,6 +25,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 func main() {
@@ -59,10 +68,62 @@ func main() {
 		}
 		writeJSON(w, map[string]int64{"bytes": n})
 	})
+	downstream := &http.Client{Timeout: 10 * time.Second}
+	mux.HandleFunc("GET /chain/{tok}", func(w http.ResponseWriter, r *http.Request) {
+		port, err := strconv.ParseUint(r.URL.Query().Get("down"), 10, 16)
+		if err != nil {
+			http.Error(w, "down must be a port", http.StatusBadRequest)
+			return
+		}
+		resp, err := downstream.Get(fmt.Sprintf("http://127.0.0.1:%d/relay/%s", port, r.PathValue("tok")))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		if pgPort := r.URL.Query().Get("pgport"); pgPort != "" {
+			if err := query(r.Context(), pgPort, r.URL.Query().Get("pgdb"), r.PathValue("tok")); err != nil {
+				http.Error(w, err.Error(), http.StatusBadGateway)
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(resp.StatusCode)
+		w.Write(body)
+	})
 	srv := &http.Server{Handler: logged(mux), ReadHeaderTimeout: 10 * time.Second}
 	fmt.Println(ln.Addr().(*net.TCPAddr).Port)
 	os.Stdout.Sync()
 	log.Fatal(srv.Serve(ln))
+}
+
+// query runs one statement on its own connection, over the simple query
+// protocol: one exchange.
+func query(ctx context.Context, port, db, tok string) error {
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("pgport: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, fmt.Sprintf("host=127.0.0.1 port=%s user=postgres dbname=%s sslmode=disable", port, db))
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer c.Close(ctx)
+	var n int
+	if err := c.QueryRow(ctx, "SELECT length($1::text)", pgx.QueryExecModeSimpleProtocol, tok).Scan(&n); err != nil {
+		return fmt.Errorf("select: %w", err)
+	}
+	if n != len(tok) {
+		return fmt.Errorf("select: length %d, want %d", n, len(tok))
+	}
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
