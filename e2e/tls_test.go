@@ -154,8 +154,56 @@ func TestTLSNginx(t *testing.T) {
 	checkExchangesByPath(t, "curl", "client", port, exs)
 }
 
-// startNginxTLS is startNginx (single process) with ssl on the listener.
-func startNginxTLS(t *testing.T, env []string, root, cert, key string) int {
+// TestTLSHTTP2Nginx: curl --http2 to nginx over TLS (ALPN h2): the
+// plaintext the uprobes give starts with the HTTP/2 preface, so both spans
+// are HTTP/2 spans with url.scheme https and network.protocol.version 2.
+func TestTLSHTTP2Nginx(t *testing.T) {
+	needWeft(t)
+	root := t.TempDir()
+	tok := token(8)
+	writeFile(t, root, "h2-"+tok+".txt", []byte("h2 over tls\n"))
+	cert, key := selfSignedCert(t, t.TempDir())
+	svc, curlSvc := uniqueName("e2e-nginx-h2"), uniqueName("e2e-curl-h2")
+	port := startNginxTLS(t, childEnv("OTEL_SERVICE_NAME="+svc), root, cert, key, "http2")
+	base := fmt.Sprintf("https://127.0.0.1:%d", port)
+	exs := []exchange{
+		{method: "GET", path: "/h2-" + tok + ".txt", status: 200, scheme: "https"},
+		{method: "GET", path: "/h2-missing-" + tok, status: 404, scheme: "https"},
+	}
+	var ops []curlOp
+	for i := range exs {
+		exs[i].name = "GET " + exs[i].path
+		ops = append(ops, curlOp{url: base + exs[i].path, args: []string{"-k", "--http2"}})
+	}
+	res, from, to := runCurl(t, childEnv("OTEL_SERVICE_NAME="+curlSvc), ops...)
+	for _, r := range res {
+		if !strings.HasPrefix(r.headers, "HTTP/2 ") {
+			t.Fatalf("curl did not speak HTTP/2 over TLS; response headers:\n%s", r.headers)
+		}
+	}
+	exs = curlExchanges(t, res, from, to, needCurlUA(t), exs)
+	for _, side := range []string{"server", "client"} {
+		q := Query{Service: svc, Kind: side}
+		if side == "client" {
+			q.Service = curlSvc
+		}
+		spans := waitSpans(t, q, len(exs), spanTimeout)
+		sortSpans(spans, []string{exs[0].path, exs[1].path})
+		for i, ex := range exs {
+			w := serverWant(q.Service, port, ex)
+			if side == "client" {
+				w = clientWant(q.Service, port, ex)
+			}
+			w.Attrs[attrProtoVersion] = "2"
+			delete(w.Attrs, attrPeerPort) // curl may open a second connection; the port is checked by the h1 tests
+			checkSpan(t, fmt.Sprintf("%s span %d (%s)", side, i+1, ex.path), spans[i], w)
+		}
+	}
+}
+
+// startNginxTLS is startNginx (single process) with ssl (and the listen
+// options in extra, such as http2) on the listener.
+func startNginxTLS(t *testing.T, env []string, root, cert, key string, extra ...string) int {
 	t.Helper()
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
@@ -171,7 +219,8 @@ func startNginxTLS(t *testing.T, env []string, root, cert, key string) int {
 	if !strings.Contains(conf, listen) {
 		t.Fatalf("nginx config has no %q", listen)
 	}
-	conf = strings.Replace(conf, listen, fmt.Sprintf("listen 127.0.0.1:%d ssl;\n\t\tssl_certificate %s;\n\t\tssl_certificate_key %s;", ports[0], cert, key), 1)
+	opts := strings.Join(append([]string{"ssl"}, extra...), " ")
+	conf = strings.Replace(conf, listen, fmt.Sprintf("listen 127.0.0.1:%d %s;\n\t\tssl_certificate %s;\n\t\tssl_certificate_key %s;", ports[0], opts, cert, key), 1)
 	confPath := filepath.Join(prefix, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
