@@ -33,9 +33,24 @@ var (
 	attrDBErrorType  = string(semconv.ErrorTypeKey)
 )
 
-// pgBin holds Debian's PostgreSQL 15 server programs (apt-get install
-// postgresql-15); psql and pgbench are on PATH (postgresql-client-15).
-const pgBin = "/usr/lib/postgresql/15/bin"
+// pgBin finds Debian's PostgreSQL server programs (apt-get install
+// postgresql: initdb and postgres are not on PATH), the newest version
+// installed; psql, pgbench and pg_isready are on PATH.
+var pgBin = sync.OnceValues(func() (string, error) {
+	found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/postgres")
+	best, bestVersion := "", -1
+	for _, f := range found {
+		dir := filepath.Dir(f)
+		v, err := strconv.Atoi(filepath.Base(filepath.Dir(dir)))
+		if _, serr := os.Stat(filepath.Join(dir, "initdb")); err == nil && serr == nil && v > bestVersion {
+			best, bestVersion = dir, v
+		}
+	}
+	if best == "" {
+		return "", fmt.Errorf("no /usr/lib/postgresql/*/bin with initdb and postgres: apt-get install postgresql")
+	}
+	return best, nil
+})
 
 // postgresService is the service name of the server's spans: PostgreSQL
 // rewrites its backends' process titles over their environment (as nginx
@@ -56,12 +71,11 @@ type pgServer struct {
 // postgres user: initdb and postgres refuse root), starts it on a free
 // loopback port and waits until it accepts connections; it is stopped
 // (fast shutdown) and removed when the test ends.
-func startPostgres(t *testing.T) *pgServer {
+func startPostgres(t *testing.T, serverArgs ...string) *pgServer {
 	t.Helper()
-	for _, prog := range []string{pgBin + "/initdb", pgBin + "/postgres"} {
-		if _, err := os.Stat(prog); err != nil {
-			t.Fatalf("PostgreSQL 15 is not installed (apt-get install postgresql-15 postgresql-client-15): %v", err)
-		}
+	bin, err := pgBin()
+	if err != nil {
+		t.Fatal(err)
 	}
 	u, err := user.Lookup("postgres")
 	if err != nil {
@@ -78,7 +92,7 @@ func startPostgres(t *testing.T) *pgServer {
 		t.Fatal(err)
 	}
 	data := filepath.Join(dir, "data")
-	initdb := exec.Command(pgBin+"/initdb", "-D", data, "-U", "postgres", "-A", "trust", "--no-sync", "--no-instructions")
+	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "-A", "trust", "--no-sync", "--no-instructions")
 	initdb.Env = childEnv()
 	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
 	if out, err := initdb.CombinedOutput(); err != nil {
@@ -91,11 +105,11 @@ func startPostgres(t *testing.T) *pgServer {
 	s := &pgServer{port: ports[0], socket: dir, logPath: filepath.Join(dir, "postgres.log")}
 	// setpriv execs the server (no process in between), so the stop
 	// signal reaches it.
-	p, err := spawn("postgres", dir, s.logPath, childEnv(), nil,
-		"setpriv", "--reuid="+u.Uid, "--regid="+u.Gid, "--clear-groups", "--",
-		pgBin+"/postgres", "-D", data, "-p", strconv.Itoa(s.port), "-k", dir,
+	argv := []string{"setpriv", "--reuid=" + u.Uid, "--regid=" + u.Gid, "--clear-groups", "--",
+		filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(s.port), "-k", dir,
 		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
-		"-c", "full_page_writes=off", "-c", "lc_messages=C")
+		"-c", "full_page_writes=off", "-c", "lc_messages=C"}
+	p, err := spawn("postgres", dir, s.logPath, childEnv(), nil, append(argv, serverArgs...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

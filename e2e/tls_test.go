@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -231,4 +232,64 @@ func startNginxTLS(t *testing.T, env []string, root, cert, key string, extra ...
 		t.Fatalf("nginx on %s: %v\nerror log:\n%s", addr, err, tail(filepath.Join(prefix, "error.log"), 20))
 	}
 	return ports[0]
+}
+
+// TestTLSPostgres: psql with sslmode=require against a PostgreSQL started
+// with ssl=on. After SSLRequest 'S' the socket carries TLS; libpq and the
+// backend both use OpenSSL, so the uprobes give the wire protocol in
+// plaintext and both sides get their statement spans.
+func TestTLSPostgres(t *testing.T) {
+	needWeft(t)
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		t.Fatalf("the postgres user the server runs as: %v", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	// Not t.TempDir: its parent is root's and closed to the postgres user.
+	certDir, err := os.MkdirTemp("", "weft-e2e-pgtls-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(certDir) })
+	cert, key := selfSignedCert(t, certDir)
+	for _, f := range []string{certDir, cert, key} {
+		if err := os.Chown(f, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pg := startPostgres(t, "-c", "ssl=on", "-c", "ssl_cert_file="+cert, "-c", "ssl_key_file="+key)
+	db := pg.createDB(t)
+	svc := uniqueName("e2e-psql-tls")
+	want := []pgStmt{
+		{"SELECT", "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid();", 1, ""},
+		{"SELECT", "SELECT ?/?;", -1, "22012"},
+	}
+	script := "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid();\nSELECT 1/0;\n"
+	file := writeFile(t, t.TempDir(), "script.sql", []byte(script))
+	out := filepath.Join(t.TempDir(), "out.txt")
+	cmd := exec.Command("psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=0", "-o", out, "-f", file, pg.dsn(db, "require"))
+	cmd.Env = childEnv("OTEL_SERVICE_NAME="+svc, "PGGSSENCMODE=disable")
+	from := time.Now()
+	msg, err := cmd.CombinedOutput()
+	to := time.Now()
+	if err != nil {
+		t.Fatalf("psql: %v\n%s", err, msg)
+	}
+	if got, _ := os.ReadFile(out); strings.TrimSpace(string(got)) != "t" {
+		t.Fatalf("psql's connection was not TLS (pg_stat_ssl.ssl = %q)", got)
+	}
+	for _, kind := range []string{"client", "server"} {
+		q := Query{Service: svc, Kind: kind}
+		name := svc
+		if kind == "server" {
+			q = Query{Service: postgresService, Kind: kind, Tags: map[string]any{attrDBNamespace: db}}
+			name = postgresService
+		}
+		spans := waitSpans(t, q, len(want), spanTimeout)
+		checkPgSpans(t, kind, spans, func(i int) Want { return pgWant(name, kind, db, pg.port, want[i], from, to) }, want)
+	}
 }
