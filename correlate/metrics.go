@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/weftrace/weft/internal/selfmetrics"
 	"github.com/weftrace/weft/protocols"
 )
 
@@ -17,17 +18,6 @@ const (
 	kindKey     = attribute.Key("kind")
 	protocolKey = attribute.Key("protocol")
 	resultKey   = attribute.Key("result")
-)
-
-var (
-	kindOptions = func() (o [3]metric.ObserveOption) {
-		for i, k := range spanKinds {
-			o[i] = metric.WithAttributeSet(attribute.NewSet(kindKey.String(k.String())))
-		}
-		return o
-	}()
-	resultJoined  = metric.WithAttributeSet(attribute.NewSet(resultKey.String("joined")))
-	resultInvalid = metric.WithAttributeSet(attribute.NewSet(resultKey.String("invalid")))
 )
 
 // RegisterMetrics publishes the correlator's counters on m, read when m's
@@ -43,17 +33,19 @@ func (c *Correlator) RegisterMetrics(m metric.Meter) error {
 	if err := c.registerJoinMetrics(m); err != nil {
 		return err
 	}
-	spans, err := m.Int64ObservableCounter("weft_correlate_spans",
-		metric.WithDescription("Spans made from exchanges, by span kind."),
-		metric.WithUnit("{span}"))
-	if err != nil {
-		return fmt.Errorf("register weft_correlate_spans: %w", err)
+	spans := make([]selfmetrics.Series, len(spanKinds))
+	for i, k := range spanKinds {
+		spans[i] = selfmetrics.By(string(kindKey), k.String(), &c.spans[i])
 	}
-	parents, err := m.Int64ObservableCounter("weft_correlate_traceparents",
-		metric.WithDescription("Incoming traceparent headers on server spans: joined, or ignored as invalid."),
-		metric.WithUnit("{header}"))
+	err := selfmetrics.RegisterCounters(m,
+		selfmetrics.Counter{Name: "weft_correlate_spans", Description: "Spans made from exchanges, by span kind.", Unit: "{span}", Series: spans},
+		selfmetrics.Counter{Name: "weft_correlate_traceparents", Description: "Incoming traceparent headers on server spans: joined, or ignored as invalid.", Unit: "{header}", Series: []selfmetrics.Series{
+			selfmetrics.By(string(resultKey), "joined", &c.joined),
+			selfmetrics.By(string(resultKey), "invalid", &c.badParent),
+		}},
+	)
 	if err != nil {
-		return fmt.Errorf("register weft_correlate_traceparents: %w", err)
+		return err
 	}
 	dropped, err := m.Int64ObservableCounter("weft_correlate_unconverted_exchanges",
 		metric.WithDescription("Exchanges dropped because no converter handles their protocol."),
@@ -62,11 +54,6 @@ func (c *Correlator) RegisterMetrics(m metric.Meter) error {
 		return fmt.Errorf("register weft_correlate_unconverted_exchanges: %w", err)
 	}
 	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		for i := range c.spans {
-			o.ObserveInt64(spans, int64(c.spans[i].Load()), kindOptions[i])
-		}
-		o.ObserveInt64(parents, int64(c.joined.Load()), resultJoined)
-		o.ObserveInt64(parents, int64(c.badParent.Load()), resultInvalid)
 		// Protocols without a name share "unknown": sum them into one series.
 		byName := make(map[string]int64)
 		for p := range c.unconverted {
@@ -78,7 +65,7 @@ func (c *Correlator) RegisterMetrics(m metric.Meter) error {
 			o.ObserveInt64(dropped, n, metric.WithAttributes(protocolKey.String(name)))
 		}
 		return nil
-	}, spans, parents, dropped)
+	}, dropped)
 	if err != nil {
 		return fmt.Errorf("register correlate metrics callback: %w", err)
 	}

@@ -1,24 +1,17 @@
 package procmeta
 
 import (
-	"context"
-	"fmt"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/weftrace/weft/internal/selfmetrics"
 )
 
 // resultKey labels an outcome. Semconv has no key for a cache's result;
 // this one is weft's own and only ever labels weft's own metrics.
 const resultKey = attribute.Key("result")
-
-var (
-	resultHit      = metric.WithAttributeSet(attribute.NewSet(resultKey.String("hit")))
-	resultMiss     = metric.WithAttributeSet(attribute.NewSet(resultKey.String("miss")))
-	resultFallback = metric.WithAttributeSet(attribute.NewSet(resultKey.String("fallback")))
-	resultFound    = metric.WithAttributeSet(attribute.NewSet(resultKey.String("found")))
-	resultNotFound = metric.WithAttributeSet(attribute.NewSet(resultKey.String("not_found")))
-)
 
 // RegisterMetrics publishes the cache's counters on m, read when m's
 // reader collects:
@@ -29,50 +22,25 @@ var (
 //	weft_procmeta_expired
 //	weft_procmeta_processes (gauge)
 func (c *Cache) RegisterMetrics(m metric.Meter) error {
-	lookups, err := m.Int64ObservableCounter("weft_procmeta_lookups",
-		metric.WithDescription("Process lookups by outcome: cached, read from /proc, or built from the kernel comm."),
-		metric.WithUnit("{lookup}"))
-	if err != nil {
-		return fmt.Errorf("register weft_procmeta_lookups: %w", err)
+	result := func(value string, v *atomic.Uint64) selfmetrics.Series {
+		return selfmetrics.By(string(resultKey), value, v)
 	}
-	reads, err := m.Int64ObservableCounter("weft_procmeta_reads",
-		metric.WithDescription("Reads of /proc for a process, by whether the process was there."),
-		metric.WithUnit("{read}"))
+	err := selfmetrics.RegisterCounters(m,
+		selfmetrics.Counter{Name: "weft_procmeta_lookups", Description: "Process lookups by outcome: cached, read from /proc, or built from the kernel comm.", Unit: "{lookup}", Series: []selfmetrics.Series{
+			result("hit", &c.hits),
+			result("miss", &c.misses),
+			result("fallback", &c.fallbacks),
+		}},
+		selfmetrics.Counter{Name: "weft_procmeta_reads", Description: "Reads of /proc for a process, by whether the process was there.", Unit: "{read}", Series: []selfmetrics.Series{
+			result("found", &c.readsFound),
+			result("not_found", &c.readsNotFound),
+		}},
+		selfmetrics.Counter{Name: "weft_procmeta_evictions", Description: "Processes dropped from the cache to stay within its size bound.", Unit: "{process}", Value: &c.evictions},
+		selfmetrics.Counter{Name: "weft_procmeta_expired", Description: "Exited processes removed from the cache after their grace period.", Unit: "{process}", Value: &c.expired},
+	)
 	if err != nil {
-		return fmt.Errorf("register weft_procmeta_reads: %w", err)
+		return err
 	}
-	evictions, err := m.Int64ObservableCounter("weft_procmeta_evictions",
-		metric.WithDescription("Processes dropped from the cache to stay within its size bound."),
-		metric.WithUnit("{process}"))
-	if err != nil {
-		return fmt.Errorf("register weft_procmeta_evictions: %w", err)
-	}
-	expired, err := m.Int64ObservableCounter("weft_procmeta_expired",
-		metric.WithDescription("Exited processes removed from the cache after their grace period."),
-		metric.WithUnit("{process}"))
-	if err != nil {
-		return fmt.Errorf("register weft_procmeta_expired: %w", err)
-	}
-	size, err := m.Int64ObservableGauge("weft_procmeta_processes",
-		metric.WithDescription("Processes in the cache, exiting ones included."),
-		metric.WithUnit("{process}"))
-	if err != nil {
-		return fmt.Errorf("register weft_procmeta_processes: %w", err)
-	}
-	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		s := c.Stats()
-		o.ObserveInt64(lookups, int64(s.Hits), resultHit)
-		o.ObserveInt64(lookups, int64(s.Misses), resultMiss)
-		o.ObserveInt64(lookups, int64(s.Fallbacks), resultFallback)
-		o.ObserveInt64(reads, int64(s.ReadsFound), resultFound)
-		o.ObserveInt64(reads, int64(s.ReadsNotFound), resultNotFound)
-		o.ObserveInt64(evictions, int64(s.Evictions))
-		o.ObserveInt64(expired, int64(s.Expired))
-		o.ObserveInt64(size, int64(s.Processes))
-		return nil
-	}, lookups, reads, evictions, expired, size)
-	if err != nil {
-		return fmt.Errorf("register procmeta metrics callback: %w", err)
-	}
-	return nil
+	return selfmetrics.RegisterGauges(m, selfmetrics.Gauge{Name: "weft_procmeta_processes", Description: "Processes in the cache, exiting ones included.", Unit: "{process}",
+		Value: func() int64 { return int64(c.Len()) }})
 }

@@ -1,15 +1,14 @@
 package detect
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/weftrace/weft/conn"
+	"github.com/weftrace/weft/internal/selfmetrics"
 	"github.com/weftrace/weft/protocols"
 	"github.com/weftrace/weft/protocols/dns"
 	"github.com/weftrace/weft/protocols/http1"
@@ -148,37 +147,16 @@ type Stats struct {
 
 // RegisterMetrics exposes the counters as observable counters on m.
 func (s *Stats) RegisterMetrics(m metric.Meter) error {
-	_, err := m.Int64ObservableCounter("weft_detect_connections",
-		metric.WithDescription("Connections handed to a protocol parser, by protocol."),
-		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-			for _, e := range registry {
-				o.Observe(int64(s.Detected[e.proto].Load()), metric.WithAttributes(attribute.String("protocol", e.proto.String())))
-			}
-			return nil
-		}))
-	if err != nil {
-		return fmt.Errorf("register weft_detect_connections: %w", err)
+	detected := make([]selfmetrics.Series, len(registry))
+	for i, e := range registry {
+		detected[i] = selfmetrics.By("protocol", e.proto.String(), &s.Detected[e.proto])
 	}
-	for _, c := range []struct {
-		name, desc string
-		v          *atomic.Uint64
-	}{
-		{"weft_detect_ignored_connections", "Connections ignored because their first bytes matched no protocol or never were captured.", &s.Ignored},
-		{"weft_detect_gave_up_connections", "Connections ignored because no captured bytes came within the wait bounds.", &s.GaveUp},
-		{"weft_detect_ignored_bytes", "Stream bytes of ignored connections, dropped unparsed.", &s.IgnoredBytes},
-	} {
-		v := c.v
-		_, err := m.Int64ObservableCounter(c.name,
-			metric.WithDescription(c.desc),
-			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-				o.Observe(int64(v.Load()))
-				return nil
-			}))
-		if err != nil {
-			return fmt.Errorf("register %s: %w", c.name, err)
-		}
-	}
-	return nil
+	return selfmetrics.RegisterCounters(m,
+		selfmetrics.Counter{Name: "weft_detect_connections", Description: "Connections handed to a protocol parser, by protocol.", Series: detected},
+		selfmetrics.Counter{Name: "weft_detect_ignored_connections", Description: "Connections ignored because their first bytes matched no protocol or never were captured.", Value: &s.Ignored},
+		selfmetrics.Counter{Name: "weft_detect_gave_up_connections", Description: "Connections ignored because no captured bytes came within the wait bounds.", Value: &s.GaveUp},
+		selfmetrics.Counter{Name: "weft_detect_ignored_bytes", Description: "Stream bytes of ignored connections, dropped unparsed.", Value: &s.IgnoredBytes},
+	)
 }
 
 // New returns the factory of per-connection handlers that detect the

@@ -1,13 +1,14 @@
 package dns
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/weftrace/weft/internal/selfmetrics"
 )
 
 // Defaults for Options fields left zero.
@@ -83,30 +84,15 @@ type Stats struct {
 
 // RegisterMetrics exposes the counters as observable counters on m.
 func (s *Stats) RegisterMetrics(m metric.Meter) error {
-	for _, c := range []struct {
-		name, desc string
-		v          *atomic.Uint64
-	}{
-		{"weft_dns_exchanges", "DNS exchanges emitted, answered or not.", &s.Exchanges},
-		{"weft_dns_timeouts", "DNS queries emitted without a response (timeout, or the socket closed first).", &s.TimedOut},
-		{"weft_dns_retransmits", "Repeated DNS queries folded into the query already waiting.", &s.Retransmits},
-		{"weft_dns_malformed", "Messages on DNS sockets dropped as not DNS.", &s.Malformed},
-		{"weft_dns_orphan_responses", "DNS responses dropped because no query was waiting for them.", &s.Orphans},
-		{"weft_dns_pending_overflows", "DNS queries dropped unanswered because too many were waiting on one socket.", &s.Overflows},
-		{"weft_dns_desyncs", "Times uncaptured bytes cost DNS over TCP a message or a direction's framing.", &s.Desyncs},
-		{"weft_dns_partial_responses", "DNS responses decoded only in part because the capture cut them short.", &s.Partial},
-		{"weft_dns_multicast_queries", "DNS queries to a multicast group (mDNS, LLMNR) not followed: any host may answer.", &s.Multicast},
-	} {
-		v := c.v
-		_, err := m.Int64ObservableCounter(c.name,
-			metric.WithDescription(c.desc),
-			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-				o.Observe(int64(v.Load()))
-				return nil
-			}))
-		if err != nil {
-			return fmt.Errorf("register %s: %w", c.name, err)
-		}
-	}
-	return nil
+	return selfmetrics.RegisterCounters(m,
+		selfmetrics.Counter{Name: "weft_dns_exchanges", Description: "DNS exchanges emitted, answered or not.", Value: &s.Exchanges},
+		selfmetrics.Counter{Name: "weft_dns_timeouts", Description: "DNS queries emitted without a response (timeout, or the socket closed first).", Value: &s.TimedOut},
+		selfmetrics.Counter{Name: "weft_dns_retransmits", Description: "Repeated DNS queries folded into the query already waiting.", Value: &s.Retransmits},
+		selfmetrics.Counter{Name: "weft_dns_malformed", Description: "Messages on DNS sockets dropped as not DNS.", Value: &s.Malformed},
+		selfmetrics.Counter{Name: "weft_dns_orphan_responses", Description: "DNS responses dropped because no query was waiting for them.", Value: &s.Orphans},
+		selfmetrics.Counter{Name: "weft_dns_pending_overflows", Description: "DNS queries dropped unanswered because too many were waiting on one socket.", Value: &s.Overflows},
+		selfmetrics.Counter{Name: "weft_dns_desyncs", Description: "Times uncaptured bytes cost DNS over TCP a message or a direction's framing.", Value: &s.Desyncs},
+		selfmetrics.Counter{Name: "weft_dns_partial_responses", Description: "DNS responses decoded only in part because the capture cut them short.", Value: &s.Partial},
+		selfmetrics.Counter{Name: "weft_dns_multicast_queries", Description: "DNS queries to a multicast group (mDNS, LLMNR) not followed: any host may answer.", Value: &s.Multicast},
+	)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/weftrace/weft/conn"
 	"github.com/weftrace/weft/protocols"
+	"github.com/weftrace/weft/protocols/recording"
 )
 
 // BenchmarkParse measures a keep-alive connection in steady state: each
@@ -39,20 +40,11 @@ func BenchmarkParse(b *testing.B) {
 // BenchmarkParseFixtures replays every recorded connection, with a new
 // parser per connection, as the reads delivered it.
 func BenchmarkParseFixtures(b *testing.B) {
-	var all [][]seg
-	n := 0
+	var names []string
 	for _, f := range fixtures {
-		cs := loadRec(b, f.name)
-		all = append(all, cut(cs, whole, nil))
-		for _, c := range cs {
-			n += len(c.b)
-		}
+		names = append(names, f.name)
 	}
-	b.SetBytes(int64(n))
-	b.ReportAllocs()
-	for b.Loop() {
-		for _, segs := range all {
-			run(b, conn.RoleServer, segs, Options{})
-		}
-	}
+	recording.Benchmark(b, names, func(segs []recording.Seg) {
+		run(b, conn.RoleServer, segs, Options{})
+	})
 }

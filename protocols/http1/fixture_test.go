@@ -6,84 +6,14 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/weftrace/weft/conn"
 	"github.com/weftrace/weft/protocols"
+	"github.com/weftrace/weft/protocols/recording"
 )
-
-// chunk is one read the recording proxy made (see testdata/README.md).
-type chunk struct {
-	toServer bool
-	b        []byte
-}
-
-func loadRec(t testing.TB, name string) []chunk {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("testdata", name+".rec"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cs []chunk
-	for len(raw) > 0 {
-		nl := bytes.IndexByte(raw, '\n')
-		if nl < 3 || (raw[0] != '>' && raw[0] != '<') || raw[1] != ' ' {
-			t.Fatalf("%s: bad record header %q", name, raw[:min(len(raw), 20)])
-		}
-		n, err := strconv.Atoi(string(raw[2:nl]))
-		if err != nil || nl+1+n+1 > len(raw) || raw[nl+1+n] != '\n' {
-			t.Fatalf("%s: bad record length %q", name, raw[:nl])
-		}
-		cs = append(cs, chunk{raw[0] == '>', raw[nl+1 : nl+1+n]})
-		raw = raw[nl+1+n+1:]
-	}
-	return cs
-}
-
-// Synthetic timing and sequence numbers for recorded chunks: chunk k ran
-// from chunkStart(k) to chunkEnd(k) on thread chunkTID(k). The client's
-// sequence space wraps early to exercise uint32 arithmetic.
-func chunkStart(k int) int64 { return 1_000_000 + int64(k)*1000 }
-func chunkEnd(k int) int64   { return chunkStart(k) + 400 }
-func chunkTID(k int) uint32  { return 500 + uint32(k) }
-
-const (
-	isnToServer = uint32(0xFFFF_FF00)
-	isnToClient = uint32(12345)
-	closeTS     = int64(999_999_999)
-)
-
-// stream is one direction of a recording, with the chunk each byte came in.
-type stream struct {
-	b      []byte
-	starts []int // offset of each of its chunks
-	index  []int // recording index of each of its chunks
-}
-
-func (s *stream) chunkAt(off int) int {
-	i := 0
-	for i+1 < len(s.starts) && s.starts[i+1] <= off {
-		i++
-	}
-	return s.index[i]
-}
-
-func streams(cs []chunk) (toServer, toClient stream) {
-	for k, c := range cs {
-		s := &toClient
-		if c.toServer {
-			s = &toServer
-		}
-		s.starts = append(s.starts, len(s.b))
-		s.index = append(s.index, k)
-		s.b = append(s.b, c.b...)
-	}
-	return toServer, toClient
-}
 
 // msg is one message as the oracle, built on net/http, frames it.
 type msg struct {
@@ -180,76 +110,9 @@ func walkChunks(t *testing.T, b []byte, off int) (body []rng, end int) {
 	}
 }
 
-// seg is a segment with its direction from the client's point of view.
-type seg struct {
-	toServer bool
-	k        int    // recording chunk it came from
-	off      int    // offset in its direction's stream
-	data     []byte // nil for a skip
-	skip     int
-}
-
-// cut turns the recording into segments. split(k, c) returns the lengths
-// to cut chunk k into; skippable(toServer, off) says whether a byte may be
-// replaced by a skip (runs of replaced bytes become one skip segment).
-func cut(cs []chunk, split func(k int, c chunk) []int, skipped func(toServer bool, off int) bool) []seg {
-	var out []seg
-	var offs [2]int
-	for k, c := range cs {
-		d := 0
-		if c.toServer {
-			d = 1
-		}
-		b := c.b
-		for _, n := range split(k, c) {
-			part := b[:n]
-			b = b[n:]
-			for len(part) > 0 {
-				off := offs[d]
-				sk := skipped != nil && skipped(c.toServer, off)
-				i := 1
-				for i < len(part) && (skipped != nil && skipped(c.toServer, off+i)) == sk {
-					i++
-				}
-				s := seg{toServer: c.toServer, k: k, off: off}
-				if sk {
-					s.skip = i
-				} else {
-					s.data = part[:i]
-				}
-				out = append(out, s)
-				offs[d] += i
-				part = part[i:]
-			}
-		}
-	}
-	return out
-}
-
-func whole(_ int, c chunk) []int { return []int{len(c.b)} }
-
-func bytewise(_ int, c chunk) []int {
-	n := make([]int, len(c.b))
-	for i := range n {
-		n[i] = 1
-	}
-	return n
-}
-
-func randomSplit(r *rand.Rand) func(int, chunk) []int {
-	return func(_ int, c chunk) []int {
-		var ns []int
-		for left := len(c.b); left > 0; {
-			n := min(left, 1+r.IntN(1+r.IntN(3000)))
-			ns = append(ns, n)
-			left -= n
-		}
-		return ns
-	}
-}
-
-// run feeds segments to a parser for the given role and closes it.
-func run(t testing.TB, role conn.Role, segs []seg, opts Options) []protocols.Exchange {
+// run feeds segments to a parser for the given role and closes it. An
+// unknown role is fed as the server side.
+func run(t testing.TB, role conn.Role, segs []recording.Seg, opts Options) []protocols.Exchange {
 	info := &conn.Info{Role: role}
 	var got []protocols.Exchange
 	p := New(info, func(x *protocols.Exchange) {
@@ -258,30 +121,8 @@ func run(t testing.TB, role conn.Role, segs []seg, opts Options) []protocols.Exc
 		c.HTTP = &h
 		got = append(got, c)
 	}, opts)
-	for _, s := range segs {
-		// Requests go client to server: egress for a client, ingress
-		// for a server. An unknown role is fed as the server side.
-		dir := conn.Ingress
-		if s.toServer == (role == conn.RoleClient) {
-			dir = conn.Egress
-		}
-		isn := isnToClient
-		if s.toServer {
-			isn = isnToServer
-		}
-		cs := conn.Segment{
-			Dir:    dir,
-			Offset: uint64(s.off),
-			Data:   s.data,
-			Skip:   uint64(s.skip),
-			Start:  chunkStart(s.k),
-			End:    chunkEnd(s.k),
-			Seq:    isn + uint32(s.off),
-			TID:    chunkTID(s.k),
-		}
-		p.Segment(&cs)
-	}
-	p.Close(closeTS)
+	recording.Feed(role, segs, p.Segment)
+	p.Close(recording.CloseTS)
 	return got
 }
 
@@ -342,10 +183,10 @@ var fixtures = []fixture{
 // expect builds the exchanges a parser must emit for a fixture seen from
 // role: the HTTP fields from the table, timing and sequence numbers from
 // the oracle's framing of the recording.
-func expect(t *testing.T, f fixture, cs []chunk, role conn.Role) []protocols.Exchange {
+func expect(t *testing.T, f fixture, cs []recording.Chunk, role conn.Role) []protocols.Exchange {
 	t.Helper()
-	toServer, toClient := streams(cs)
-	reqs, resps := oracle(t, toServer.b, toClient.b)
+	toServer, toClient := recording.Streams(cs)
+	reqs, resps := oracle(t, toServer.Data, toClient.Data)
 	var finals []msg
 	for _, r := range resps {
 		if r.status >= 200 {
@@ -364,16 +205,16 @@ func expect(t *testing.T, f fixture, cs []chunk, role conn.Role) []protocols.Exc
 		if finals[i].status != f.want[i].Status {
 			t.Fatalf("oracle pairs status %d with request %d, table says %d", finals[i].status, i, f.want[i].Status)
 		}
-		rk, ek := toServer.chunkAt(reqs[i].start), toClient.chunkAt(finals[i].end-1)
-		start := chunkEnd(rk)
+		rk, ek := toServer.ChunkAt(reqs[i].start), toClient.ChunkAt(finals[i].end-1)
+		start := recording.ChunkEnd(rk)
 		if xrole == conn.RoleClient {
-			start = chunkStart(rk)
+			start = recording.ChunkStart(rk)
 		}
 		h := f.want[i]
 		want = append(want, protocols.Exchange{
 			Role: xrole, Protocol: protocols.HTTP1,
-			Start: start, End: chunkEnd(ek),
-			RequestSeq: isnToServer + uint32(reqs[i].start), RequestTID: chunkTID(rk),
+			Start: start, End: recording.ChunkEnd(ek),
+			RequestSeq: recording.ISNToServer + uint32(reqs[i].start), RequestTID: recording.ChunkTID(rk),
 			HTTP: &h,
 		})
 	}
@@ -403,12 +244,11 @@ func fmtX(x protocols.Exchange) string {
 
 func TestFixtures(t *testing.T) {
 	for _, f := range fixtures {
-		cs := loadRec(t, f.name)
-		toServer, toClient := streams(cs)
-		reqs, resps := oracle(t, toServer.b, toClient.b)
-		// Per direction ([0] to the client, [1] to the server), which
-		// stream bytes may be lost in each feed.
-		bodies := [2][]bool{make([]bool, len(toClient.b)), make([]bool, len(toServer.b))}
+		cs := recording.Load(t, f.name)
+		toServer, toClient := recording.Streams(cs)
+		reqs, resps := oracle(t, toServer.Data, toClient.Data)
+		// Which stream bytes may be lost in each feed.
+		bodies := recording.NewMask(cs)
 		for i, ms := range [][]msg{resps, reqs} {
 			for _, m := range ms {
 				for _, r := range m.body {
@@ -420,52 +260,24 @@ func TestFixtures(t *testing.T) {
 		}
 		// A capture limit: bytes past the first 256 of each read are lost
 		// where they are body bytes.
-		capped := [2][]bool{make([]bool, len(toClient.b)), make([]bool, len(toServer.b))}
-		var offs [2]int
-		for _, c := range cs {
-			d := 0
-			if c.toServer {
-				d = 1
-			}
-			for i := 256; i < len(c.b); i++ {
-				capped[d][offs[d]+i] = bodies[d][offs[d]+i]
-			}
-			offs[d] += len(c.b)
-		}
+		capped := bodies.And(recording.CaptureLimit(cs, 256))
 		// Random runs of body bytes lost.
 		r := rand.New(rand.NewPCG(1, uint64(len(f.name))))
-		lost := [2][]bool{make([]bool, len(toClient.b)), make([]bool, len(toServer.b))}
-		for d := range lost {
-			n := len(lost[d])
-			for range n / 50 {
-				o := r.IntN(n)
-				for k := o; k < min(n, o+r.IntN(4000)) && bodies[d][k]; k++ {
-					lost[d][k] = true
-				}
-			}
-		}
-		of := func(m [2][]bool) func(bool, int) bool {
-			return func(toServer bool, off int) bool {
-				if toServer {
-					return m[1][off]
-				}
-				return m[0][off]
-			}
-		}
-		isBody, truncated, randomLoss := of(bodies), of(capped), of(lost)
+		lost := bodies.RandomLoss(r)
+		isBody, truncated, randomLoss := bodies.Skipped, capped.Skipped, lost.Skipped
 		feeds := []struct {
 			name  string
-			split func(int, chunk) []int
+			split recording.Split
 			skip  func(bool, int) bool
 			reads bool // segments start where the real reads started
 		}{
-			{"whole", whole, nil, true},
-			{"bytewise", bytewise, nil, false},
-			{"random1", randomSplit(r), nil, false},
-			{"random2", randomSplit(r), nil, false},
-			{"bodies-skipped", whole, isBody, true},
-			{"capture-limit", whole, truncated, true},
-			{"random-loss", randomSplit(r), randomLoss, false},
+			{"whole", recording.Whole, nil, true},
+			{"bytewise", recording.Bytewise, nil, false},
+			{"random1", recording.RandomSplit(r), nil, false},
+			{"random2", recording.RandomSplit(r), nil, false},
+			{"bodies-skipped", recording.Whole, isBody, true},
+			{"capture-limit", recording.Whole, truncated, true},
+			{"random-loss", recording.RandomSplit(r), randomLoss, false},
 		}
 		for _, role := range []conn.Role{conn.RoleClient, conn.RoleServer, conn.RoleUnknown} {
 			want := expect(t, f, cs, role)
@@ -478,7 +290,7 @@ func TestFixtures(t *testing.T) {
 				}
 				t.Run(fmt.Sprintf("%s/%v/%s", f.name, role, fd.name), func(t *testing.T) {
 					var stats Stats
-					got := run(t, role, cut(cs, fd.split, fd.skip), Options{Stats: &stats})
+					got := run(t, role, recording.Cut(cs, fd.split, fd.skip), Options{Stats: &stats})
 					if d := diff(got, want); d != "" {
 						t.Error(d)
 					}
@@ -495,24 +307,14 @@ func TestFixtures(t *testing.T) {
 // every possible offset, in both directions.
 func TestFixturesEverySplit(t *testing.T) {
 	for _, f := range fixtures {
-		cs := loadRec(t, f.name)
-		total := 0
-		for _, c := range cs {
-			total += len(c.b)
-		}
-		if total > 20000 {
+		cs := recording.Load(t, f.name)
+		if recording.Size(cs) > 20000 {
 			continue
 		}
 		want := expect(t, f, cs, conn.RoleServer)
 		for k := range cs {
-			for at := 1; at < len(cs[k].b); at++ {
-				split := func(j int, c chunk) []int {
-					if j != k {
-						return []int{len(c.b)}
-					}
-					return []int{at, len(c.b) - at}
-				}
-				got := run(t, conn.RoleServer, cut(cs, split, nil), Options{})
+			for at := 1; at < len(cs[k].Data); at++ {
+				got := run(t, conn.RoleServer, recording.Cut(cs, recording.SplitAt(k, at), nil), Options{})
 				if d := diff(got, want); d != "" {
 					t.Fatalf("%s: chunk %d split at %d:\n%s", f.name, k, at, d)
 				}

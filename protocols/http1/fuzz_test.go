@@ -6,6 +6,7 @@ import (
 
 	"github.com/weftrace/weft/conn"
 	"github.com/weftrace/weft/protocols"
+	"github.com/weftrace/weft/protocols/recording"
 )
 
 // FuzzParser feeds arbitrary bytes and skips to both directions and checks
@@ -33,13 +34,13 @@ func FuzzParser(f *testing.F) {
 	seed(0, "HTTP/1.0 200 OK\r\n\r\nbody", "GET /x HTTP/1.0\r\n\r\n")
 	seed(1, "HEAD / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nHTTP/1.1 204 No\r\n\r\n")
 	for _, name := range []string{"curl-nginx-head-304", "raw-nginx-pipelined", "curl-nginx-gzip-chunked"} {
-		cs := loadRec(f, name)
+		cs := recording.Load(f, name)
 		b := []byte{1}
 		for _, c := range cs {
-			for p := c.b; len(p) > 0; {
+			for p := c.Data; len(p) > 0; {
 				n := min(len(p), 63*7+1)
 				d := byte(1)
-				if c.toServer {
+				if c.ToServer {
 					d = 0
 				}
 				b = append(b, byte((n-1)/7)<<2|d)
@@ -72,22 +73,8 @@ func FuzzParser(f *testing.F) {
 				t.Fatalf("role %v on a %v connection", x.Role, info.Role)
 			}
 		}, opts)
-		var off [2]uint64
-		for i := 1; i < len(in); {
-			op := in[i]
-			i++
-			n := int(op>>2)*7 + 1
-			d := conn.Direction(op & 1)
-			s := conn.Segment{Dir: d, Offset: off[d], Start: int64(i), End: int64(i) + 1}
-			if op&2 != 0 {
-				s.Skip = uint64(n)
-			} else {
-				n = min(n, len(in)-i)
-				s.Data = in[i : i+n]
-				i += n
-			}
-			off[d] += s.Len()
-			p.Segment(&s)
+		recording.Ops(in, 1, func(s *conn.Segment) {
+			p.Segment(s)
 			for d := range p.sides {
 				if c := cap(p.sides[d].buf); c > opts.MaxHeaderBytes {
 					t.Fatalf("direction %d buffers %d bytes, limit %d", d, c, opts.MaxHeaderBytes)
@@ -96,7 +83,7 @@ func FuzzParser(f *testing.F) {
 			if p.q.n > opts.MaxPending || len(p.q.buf) > opts.MaxPending {
 				t.Fatalf("queue holds %d in %d slots, limit %d", p.q.n, len(p.q.buf), opts.MaxPending)
 			}
-		}
+		})
 		p.Close(1 << 40)
 		if got := opts.Stats.Exchanges.Load(); got != uint64(emitted) {
 			t.Fatalf("stats count %d exchanges, sink saw %d", got, emitted)

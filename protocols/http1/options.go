@@ -1,12 +1,13 @@
 package http1
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
 
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/weftrace/weft/internal/selfmetrics"
 )
 
 // Defaults for Options fields left zero.
@@ -66,27 +67,12 @@ type Stats struct {
 
 // RegisterMetrics exposes the counters as observable counters on m.
 func (s *Stats) RegisterMetrics(m metric.Meter) error {
-	for _, c := range []struct {
-		name, desc string
-		v          *atomic.Uint64
-	}{
-		{"weft_http1_exchanges", "HTTP/1 exchanges emitted, answered or not.", &s.Exchanges},
-		{"weft_http1_malformed", "HTTP/1 messages dropped as malformed or over a size limit.", &s.Malformed},
-		{"weft_http1_desyncs", "Times uncaptured bytes inside an HTTP/1 head made a direction resynchronise.", &s.Desyncs},
-		{"weft_http1_pending_overflows", "Pipelined HTTP/1 requests dropped because the pending queue was full.", &s.Overflows},
-		{"weft_http1_unanswered", "HTTP/1 requests emitted without a response.", &s.Unanswered},
-		{"weft_http1_orphan_responses", "HTTP/1 responses seen with no request to pair with.", &s.Orphans},
-	} {
-		v := c.v
-		_, err := m.Int64ObservableCounter(c.name,
-			metric.WithDescription(c.desc),
-			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-				o.Observe(int64(v.Load()))
-				return nil
-			}))
-		if err != nil {
-			return fmt.Errorf("register %s: %w", c.name, err)
-		}
-	}
-	return nil
+	return selfmetrics.RegisterCounters(m,
+		selfmetrics.Counter{Name: "weft_http1_exchanges", Description: "HTTP/1 exchanges emitted, answered or not.", Value: &s.Exchanges},
+		selfmetrics.Counter{Name: "weft_http1_malformed", Description: "HTTP/1 messages dropped as malformed or over a size limit.", Value: &s.Malformed},
+		selfmetrics.Counter{Name: "weft_http1_desyncs", Description: "Times uncaptured bytes inside an HTTP/1 head made a direction resynchronise.", Value: &s.Desyncs},
+		selfmetrics.Counter{Name: "weft_http1_pending_overflows", Description: "Pipelined HTTP/1 requests dropped because the pending queue was full.", Value: &s.Overflows},
+		selfmetrics.Counter{Name: "weft_http1_unanswered", Description: "HTTP/1 requests emitted without a response.", Value: &s.Unanswered},
+		selfmetrics.Counter{Name: "weft_http1_orphan_responses", Description: "HTTP/1 responses seen with no request to pair with.", Value: &s.Orphans},
+	)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/weftrace/weft/conn"
 	"github.com/weftrace/weft/protocols"
+	"github.com/weftrace/weft/protocols/recording"
 )
 
 // grpcConversation is a connection as grpc-go writes it: the preface and
@@ -14,7 +15,7 @@ import (
 // and pings of flow control. Every call has its own grpc-timeout and
 // traceparent, which HPACK inserts into the table, so the table churns
 // like a real one. framesPerCall is what each call adds.
-func grpcConversation(b *testing.B, n int) (setup, calls []seg, framesPerCall int) {
+func grpcConversation(b *testing.B, n int) (setup, calls []recording.Seg, framesPerCall int) {
 	w := newWire(&testing.T{})
 	w.settings()
 	setup = w.segs
@@ -50,7 +51,7 @@ func BenchmarkGRPCUnary(b *testing.B) {
 	perCall := len(calls) / n
 	var size int64
 	for _, s := range calls {
-		size += int64(len(s.data))
+		size += int64(len(s.Data))
 	}
 	emitted := 0
 	sink := func(*protocols.Exchange) { emitted++ }
@@ -85,20 +86,11 @@ func BenchmarkGRPCUnary(b *testing.B) {
 // BenchmarkFixtures replays every recorded connection, with a new parser
 // per connection, as the reads delivered it.
 func BenchmarkFixtures(b *testing.B) {
-	var all [][]seg
-	n := 0
+	var names []string
 	for _, f := range fixtures {
-		cs := loadRec(b, f.name)
-		all = append(all, cut(cs, whole, nil))
-		for _, c := range cs {
-			n += len(c.b)
-		}
+		names = append(names, f.name)
 	}
-	b.SetBytes(int64(n))
-	b.ReportAllocs()
-	for b.Loop() {
-		for _, segs := range all {
-			run(b, conn.RoleServer, segs, Options{})
-		}
-	}
+	recording.Benchmark(b, names, func(segs []recording.Seg) {
+		run(b, conn.RoleServer, segs, Options{})
+	})
 }

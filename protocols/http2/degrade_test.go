@@ -6,6 +6,7 @@ import (
 
 	"github.com/weftrace/weft/conn"
 	"github.com/weftrace/weft/protocols"
+	"github.com/weftrace/weft/protocols/recording"
 )
 
 // truthful checks exchanges a parser emitted from a damaged feed against
@@ -78,29 +79,29 @@ func truthful(t *testing.T, got, want []protocols.Exchange) (partial int) {
 // state is unknown, so what is emitted may be Partial, never wrong.
 func TestMidConnection(t *testing.T) {
 	for _, f := range fixtures {
-		cs := loadRec(t, f.name)
+		cs := recording.Load(t, f.name)
 		for _, role := range []conn.Role{conn.RoleServer, conn.RoleUnknown} {
 			want := expect(t, cs, role)
 			for from := 1; from < len(cs); from++ {
-				segs := cut(cs, whole, nil)
+				segs := recording.Cut(cs, recording.Whole, nil)
 				var base [2]int
 				for _, s := range segs[:from] {
-					if s.toServer {
-						base[1] += len(s.data)
+					if s.ToServer {
+						base[1] += len(s.Data)
 					} else {
-						base[0] += len(s.data)
+						base[0] += len(s.Data)
 					}
 				}
-				rest := append([]seg(nil), segs[from:]...)
+				rest := append([]recording.Seg(nil), segs[from:]...)
 				if role == conn.RoleUnknown {
 					// A connection weft learns of from its data numbers
 					// each direction from its first chunk.
 					for i := range rest {
 						d := 0
-						if rest[i].toServer {
+						if rest[i].ToServer {
 							d = 1
 						}
-						rest[i].off -= base[d]
+						rest[i].Off -= base[d]
 					}
 				}
 				var stats Stats
@@ -120,34 +121,25 @@ func TestMidConnection(t *testing.T) {
 // runShifted is run for segments whose sequence numbers and TIDs are those
 // of the original offsets: base is added back for them (role unknown
 // feeds renumbered offsets).
-func runShifted(t *testing.T, role conn.Role, segs []seg, base [2]int, opts Options) []protocols.Exchange {
+func runShifted(t *testing.T, role conn.Role, segs []recording.Seg, base [2]int, opts Options) []protocols.Exchange {
 	t.Helper()
-	info := &conn.Info{Role: role}
 	var got []protocols.Exchange
-	p := New(info, func(x *protocols.Exchange) {
-		c := *x
-		h := *x.HTTP
-		c.HTTP = &h
-		got = append(got, c)
-	}, opts)
+	p := collect(role, opts, &got)
 	for _, s := range segs {
-		dir := conn.Ingress
-		if s.toServer == (role == conn.RoleClient) {
-			dir = conn.Egress
-		}
-		isn, d := isnToClient, 0
-		if s.toServer {
-			isn, d = isnToServer, 1
-		}
-		orig := s.off
+		// The segment as fed, numbered as at its original offset.
+		orig := s
 		if role == conn.RoleUnknown {
-			orig += base[d]
+			d := 0
+			if s.ToServer {
+				d = 1
+			}
+			orig.Off += base[d]
 		}
-		cs := conn.Segment{Dir: dir, Offset: uint64(s.off), Data: s.data, Skip: uint64(s.skip),
-			Start: chunkStart(s.k), End: chunkEnd(s.k), Seq: isn + uint32(orig), TID: chunkTID(s.k)}
+		cs := s.Segment(role)
+		cs.Seq = orig.Segment(role).Seq
 		p.Segment(&cs)
 	}
-	p.Close(closeTS)
+	p.Close(recording.CloseTS)
 	return got
 }
 
@@ -157,30 +149,13 @@ func runShifted(t *testing.T, role conn.Role, segs []seg, base [2]int, opts Opti
 // framing until a read starts with frames again.
 func TestCaptureTruncated(t *testing.T) {
 	for _, f := range fixtures {
-		cs := loadRec(t, f.name)
+		cs := recording.Load(t, f.name)
 		want := expect(t, cs, conn.RoleServer)
 		for _, limit := range []int{16, 100, 1000, 8192} {
 			t.Run(fmt.Sprintf("%s/%d", f.name, limit), func(t *testing.T) {
-				var offs [2]int
-				trunc := [2]map[int]bool{{}, {}}
-				for _, c := range cs {
-					d := 0
-					if c.toServer {
-						d = 1
-					}
-					for i := limit; i < len(c.b); i++ {
-						trunc[d][offs[d]+i] = true
-					}
-					offs[d] += len(c.b)
-				}
-				skip := func(toServer bool, off int) bool {
-					if toServer {
-						return trunc[1][off]
-					}
-					return trunc[0][off]
-				}
+				skip := recording.CaptureLimit(cs, limit).Skipped
 				var stats Stats
-				got := run(t, conn.RoleServer, cut(cs, whole, skip), Options{Stats: &stats})
+				got := run(t, conn.RoleServer, recording.Cut(cs, recording.Whole, skip), Options{Stats: &stats})
 				truthful(t, got, want)
 				if limit == 8192 && f.name == "grpc-unary" && len(got) != len(want) {
 					t.Errorf("small reads under the limit: %d exchanges, want %d", len(got), len(want))
@@ -196,7 +171,7 @@ func TestCaptureTruncated(t *testing.T) {
 // framing is kept.
 func TestHeaderBlockLost(t *testing.T) {
 	for _, f := range fixtures {
-		cs := loadRec(t, f.name)
+		cs := recording.Load(t, f.name)
 		want := expect(t, cs, conn.RoleServer)
 		_, frames := oracle(t, cs)
 		for d := range frames {
@@ -209,7 +184,7 @@ func TestHeaderBlockLost(t *testing.T) {
 						return toServer == (d == 1) && off >= fr.start+frameHeaderLen+1 && off < fr.end
 					}
 					var stats Stats
-					got := run(t, conn.RoleServer, cut(cs, whole, lost), Options{Stats: &stats})
+					got := run(t, conn.RoleServer, recording.Cut(cs, recording.Whole, lost), Options{Stats: &stats})
 					truthful(t, got, want)
 					if stats.FramingLost.Load() != 0 {
 						t.Errorf("a skip inside a header block lost the framing: %v", statsMap(&stats))
@@ -241,11 +216,11 @@ func TestLimits(t *testing.T) {
 	} {
 		for _, f := range []string{"grpc-concurrent", "go-h2c"} {
 			t.Run(tc.name+"/"+f, func(t *testing.T) {
-				cs := loadRec(t, f)
+				cs := recording.Load(t, f)
 				want := expect(t, cs, conn.RoleServer)
 				stats := new(Stats)
 				tc.opts.Stats = stats
-				got := run(t, conn.RoleServer, cut(cs, whole, nil), tc.opts)
+				got := run(t, conn.RoleServer, recording.Cut(cs, recording.Whole, nil), tc.opts)
 				truthful(t, got, want)
 				if tc.count(stats) == 0 && !(tc.name == "streams-4" && f == "go-h2c") {
 					t.Errorf("nothing counted: %v", statsMap(stats))

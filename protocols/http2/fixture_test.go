@@ -9,6 +9,7 @@ import (
 
 	"github.com/weftrace/weft/conn"
 	"github.com/weftrace/weft/protocols"
+	"github.com/weftrace/weft/protocols/recording"
 )
 
 // fixture is a recording and what the tests know of it without the
@@ -42,26 +43,26 @@ func summary(h *protocols.HTTP) string {
 }
 
 // expect turns the oracle's exchanges into what a parser for role emits.
-func expect(t *testing.T, cs []chunk, role conn.Role) []protocols.Exchange {
+func expect(t *testing.T, cs []recording.Chunk, role conn.Role) []protocols.Exchange {
 	t.Helper()
 	exs, _ := oracle(t, cs)
-	toServer, _ := streams2(cs)
+	toServer, _ := recording.Streams(cs)
 	xrole := role
 	if role == conn.RoleUnknown {
 		xrole = conn.RoleServer
 	}
 	var want []protocols.Exchange
 	for _, x := range exs {
-		rk := toServer.chunkAt(x.reqStart)
-		start := chunkEnd(rk)
+		rk := toServer.ChunkAt(x.reqStart)
+		start := recording.ChunkEnd(rk)
 		if xrole == conn.RoleClient {
-			start = chunkStart(rk)
+			start = recording.ChunkStart(rk)
 		}
 		h := x.http
 		want = append(want, protocols.Exchange{
 			Role: xrole, Protocol: protocols.HTTP2,
-			Start: start, End: chunkEnd(x.endK),
-			RequestSeq: isnToServer + uint32(x.reqStart), RequestTID: chunkTID(rk),
+			Start: start, End: recording.ChunkEnd(x.endK),
+			RequestSeq: recording.ISNToServer + uint32(x.reqStart), RequestTID: recording.ChunkTID(rk),
 			HTTP: &h,
 		})
 	}
@@ -77,7 +78,9 @@ func fmtX(x protocols.Exchange) string {
 func diff(got, want []protocols.Exchange) string {
 	sortX := func(x []protocols.Exchange) []protocols.Exchange {
 		y := append([]protocols.Exchange(nil), x...)
-		sort.SliceStable(y, func(i, j int) bool { return y[i].RequestSeq-isnToServer < y[j].RequestSeq-isnToServer })
+		sort.SliceStable(y, func(i, j int) bool {
+			return y[i].RequestSeq-recording.ISNToServer < y[j].RequestSeq-recording.ISNToServer
+		})
 		return y
 	}
 	g, w := sortX(got), sortX(want)
@@ -102,7 +105,7 @@ func TestOracleMatchesTable(t *testing.T) {
 		if f.want == nil {
 			continue
 		}
-		exs, _ := oracle(t, loadRec(t, f.name))
+		exs, _ := oracle(t, recording.Load(t, f.name))
 		var got []string
 		for _, x := range exs {
 			got = append(got, summary(&x.http))
@@ -118,12 +121,11 @@ func TestOracleMatchesTable(t *testing.T) {
 // oracle's exchanges.
 func TestFixtures(t *testing.T) {
 	for _, f := range fixtures {
-		cs := loadRec(t, f.name)
+		cs := recording.Load(t, f.name)
 		_, frames := oracle(t, cs)
-		toServer, toClient := streams2(cs)
-		// Per direction ([0] to the client, [1] to the server), which
-		// bytes are DATA payload, which a capture may lose at no cost.
-		body := [2][]bool{make([]bool, len(toClient.b)), make([]bool, len(toServer.b))}
+		// Which bytes are DATA payload, which a capture may lose at no
+		// cost.
+		body := recording.NewMask(cs)
 		for d := range frames {
 			for _, fr := range frames[d] {
 				for o := fr.body0; o < fr.body1; o++ {
@@ -132,56 +134,28 @@ func TestFixtures(t *testing.T) {
 			}
 		}
 		// A capture limit: body bytes past the first 256 of each read.
-		capped := [2][]bool{make([]bool, len(toClient.b)), make([]bool, len(toServer.b))}
-		var offs [2]int
-		for _, c := range cs {
-			d := 0
-			if c.toServer {
-				d = 1
-			}
-			for i := 256; i < len(c.b); i++ {
-				capped[d][offs[d]+i] = body[d][offs[d]+i]
-			}
-			offs[d] += len(c.b)
-		}
+		capped := body.And(recording.CaptureLimit(cs, 256))
 		r := rand.New(rand.NewPCG(2, uint64(len(f.name))))
-		lost := [2][]bool{make([]bool, len(toClient.b)), make([]bool, len(toServer.b))}
-		for d := range lost {
-			n := len(lost[d])
-			for range n / 50 {
-				o := r.IntN(n)
-				for k := o; k < min(n, o+r.IntN(4000)) && body[d][k]; k++ {
-					lost[d][k] = true
-				}
-			}
-		}
-		of := func(m [2][]bool) func(bool, int) bool {
-			return func(toServer bool, off int) bool {
-				if toServer {
-					return m[1][off]
-				}
-				return m[0][off]
-			}
-		}
+		lost := body.RandomLoss(r)
 		feeds := []struct {
 			name  string
-			split func(int, chunk) []int
+			split recording.Split
 			skip  func(bool, int) bool
 		}{
-			{"whole", whole, nil},
-			{"bytewise", bytewise, nil},
-			{"random1", randomSplit(r), nil},
-			{"random2", randomSplit(r), nil},
-			{"bodies-skipped", whole, of(body)},
-			{"capture-limit", whole, of(capped)},
-			{"random-loss", randomSplit(r), of(lost)},
+			{"whole", recording.Whole, nil},
+			{"bytewise", recording.Bytewise, nil},
+			{"random1", recording.RandomSplit(r), nil},
+			{"random2", recording.RandomSplit(r), nil},
+			{"bodies-skipped", recording.Whole, body.Skipped},
+			{"capture-limit", recording.Whole, capped.Skipped},
+			{"random-loss", recording.RandomSplit(r), lost.Skipped},
 		}
 		for _, role := range []conn.Role{conn.RoleClient, conn.RoleServer, conn.RoleUnknown} {
 			want := expect(t, cs, role)
 			for _, fd := range feeds {
 				t.Run(fmt.Sprintf("%s/%v/%s", f.name, role, fd.name), func(t *testing.T) {
 					var stats Stats
-					got := run(t, role, cut(cs, fd.split, fd.skip), Options{Stats: &stats})
+					got := run(t, role, recording.Cut(cs, fd.split, fd.skip), Options{Stats: &stats})
 					if d := diff(got, want); d != "" {
 						t.Error(d)
 					}
@@ -203,24 +177,14 @@ func TestFixtures(t *testing.T) {
 // every offset of every read.
 func TestFixturesEverySplit(t *testing.T) {
 	for _, f := range fixtures {
-		cs := loadRec(t, f.name)
-		total := 0
-		for _, c := range cs {
-			total += len(c.b)
-		}
-		if total > 8000 {
+		cs := recording.Load(t, f.name)
+		if recording.Size(cs) > 8000 {
 			continue
 		}
 		want := expect(t, cs, conn.RoleServer)
 		for k := range cs {
-			for at := 1; at < len(cs[k].b); at++ {
-				split := func(j int, c chunk) []int {
-					if j != k {
-						return []int{len(c.b)}
-					}
-					return []int{at, len(c.b) - at}
-				}
-				got := run(t, conn.RoleServer, cut(cs, split, nil), Options{})
+			for at := 1; at < len(cs[k].Data); at++ {
+				got := run(t, conn.RoleServer, recording.Cut(cs, recording.SplitAt(k, at), nil), Options{})
 				if d := diff(got, want); d != "" {
 					t.Fatalf("%s: chunk %d split at %d:\n%s", f.name, k, at, d)
 				}

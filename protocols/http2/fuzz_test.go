@@ -9,28 +9,29 @@ import (
 
 	"github.com/weftrace/weft/conn"
 	"github.com/weftrace/weft/protocols"
+	"github.com/weftrace/weft/protocols/recording"
 )
 
 // program encodes a feed as fuzz input: byte 0 picks the role; then each
 // op is a byte whose bit 0 picks the direction, bit 1 a skip instead of
 // data, and whose top 6 bits (times 7, plus one) give the length taken
 // from what follows.
-func program(role byte, segs []seg) []byte {
+func program(role byte, segs []recording.Seg) []byte {
 	b := []byte{role}
 	for _, s := range segs {
 		d := byte(1)
-		if s.toServer {
+		if s.ToServer {
 			d = 0
 		}
-		if s.data == nil {
-			for n := s.skip; n > 0; {
+		if s.Data == nil {
+			for n := s.Skip; n > 0; {
 				k := min(n, 63*7+1)
 				b = append(b, byte((k-1)/7)<<2|2|d)
 				n -= (k-1)/7*7 + 1
 			}
 			continue
 		}
-		for p := s.data; len(p) > 0; {
+		for p := s.Data; len(p) > 0; {
 			n := min(len(p), 63*7+1)
 			b = append(b, byte((n-1)/7)<<2|d)
 			b = append(b, p[:n]...)
@@ -45,7 +46,7 @@ func program(role byte, segs []seg) []byte {
 // that what it emits is well formed.
 func FuzzParser(f *testing.F) {
 	for _, name := range []string{"grpc-unary", "grpc-stream", "curl-h2c", "grpc-concurrent"} {
-		f.Add(program(2, cut(loadRec(f, name), whole, nil)))
+		f.Add(program(2, recording.Cut(recording.Load(f, name), recording.Whole, nil)))
 	}
 	w := newWire(&testing.T{})
 	w.settings()
@@ -83,24 +84,10 @@ func FuzzParser(f *testing.F) {
 				t.Fatalf("role %v on a %v connection", x.Role, info.Role)
 			}
 		}, opts)
-		var off [2]uint64
-		for i := 1; i < len(in); {
-			op := in[i]
-			i++
-			n := int(op>>2)*7 + 1
-			d := conn.Direction(op & 1)
-			s := conn.Segment{Dir: d, Offset: off[d], Start: int64(i), End: int64(i) + 1}
-			if op&2 != 0 {
-				s.Skip = uint64(n)
-			} else {
-				n = min(n, len(in)-i)
-				s.Data = in[i : i+n]
-				i += n
-			}
-			off[d] += s.Len()
-			p.Segment(&s)
+		recording.Ops(in, 1, func(s *conn.Segment) {
+			p.Segment(s)
 			checkBounds(t, p, opts)
-		}
+		})
 		p.Close(1 << 40)
 		if got := opts.Stats.Exchanges.Load(); got != uint64(emitted) {
 			t.Fatalf("stats count %d exchanges, sink saw %d", got, emitted)

@@ -1,12 +1,13 @@
 package http2
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
 
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/weftrace/weft/internal/selfmetrics"
 )
 
 // Defaults for Options fields left zero.
@@ -97,32 +98,17 @@ type Stats struct {
 
 // RegisterMetrics exposes the counters as observable counters on m.
 func (s *Stats) RegisterMetrics(m metric.Meter) error {
-	for _, c := range []struct {
-		name, desc string
-		v          *atomic.Uint64
-	}{
-		{"weft_http2_exchanges", "HTTP/2 and gRPC exchanges emitted, complete or not.", &s.Exchanges},
-		{"weft_http2_partial_exchanges", "HTTP/2 exchanges emitted with header fields that could not be decoded.", &s.Partial},
-		{"weft_http2_unanswered", "HTTP/2 requests emitted without a response.", &s.Unanswered},
-		{"weft_http2_hpack_desync", "Times a direction's HPACK table became unknown (header block lost, oversized or malformed, or capture began mid-connection).", &s.HPACKDesyncs},
-		{"weft_http2_hpack_resync", "Times a direction's HPACK table was proven whole again.", &s.HPACKResyncs},
-		{"weft_http2_framing_lost", "Times uncaptured or malformed bytes hid an HTTP/2 frame boundary.", &s.FramingLost},
-		{"weft_http2_framing_resync", "Times a direction that lost its frame boundaries found frames again.", &s.FramingResyncs},
-		{"weft_http2_oversized_header_blocks", "HTTP/2 header blocks over the size limit, not decoded.", &s.OversizedBlocks},
-		{"weft_http2_malformed", "HTTP/2 frames and header blocks that broke the protocol.", &s.Malformed},
-		{"weft_http2_streams_dropped", "HTTP/2 streams dropped because too many were open on one connection.", &s.StreamsDropped},
-		{"weft_http2_orphan_responses", "HTTP/2 responses seen with no request to pair with.", &s.Orphans},
-	} {
-		v := c.v
-		_, err := m.Int64ObservableCounter(c.name,
-			metric.WithDescription(c.desc),
-			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-				o.Observe(int64(v.Load()))
-				return nil
-			}))
-		if err != nil {
-			return fmt.Errorf("register %s: %w", c.name, err)
-		}
-	}
-	return nil
+	return selfmetrics.RegisterCounters(m,
+		selfmetrics.Counter{Name: "weft_http2_exchanges", Description: "HTTP/2 and gRPC exchanges emitted, complete or not.", Value: &s.Exchanges},
+		selfmetrics.Counter{Name: "weft_http2_partial_exchanges", Description: "HTTP/2 exchanges emitted with header fields that could not be decoded.", Value: &s.Partial},
+		selfmetrics.Counter{Name: "weft_http2_unanswered", Description: "HTTP/2 requests emitted without a response.", Value: &s.Unanswered},
+		selfmetrics.Counter{Name: "weft_http2_hpack_desync", Description: "Times a direction's HPACK table became unknown (header block lost, oversized or malformed, or capture began mid-connection).", Value: &s.HPACKDesyncs},
+		selfmetrics.Counter{Name: "weft_http2_hpack_resync", Description: "Times a direction's HPACK table was proven whole again.", Value: &s.HPACKResyncs},
+		selfmetrics.Counter{Name: "weft_http2_framing_lost", Description: "Times uncaptured or malformed bytes hid an HTTP/2 frame boundary.", Value: &s.FramingLost},
+		selfmetrics.Counter{Name: "weft_http2_framing_resync", Description: "Times a direction that lost its frame boundaries found frames again.", Value: &s.FramingResyncs},
+		selfmetrics.Counter{Name: "weft_http2_oversized_header_blocks", Description: "HTTP/2 header blocks over the size limit, not decoded.", Value: &s.OversizedBlocks},
+		selfmetrics.Counter{Name: "weft_http2_malformed", Description: "HTTP/2 frames and header blocks that broke the protocol.", Value: &s.Malformed},
+		selfmetrics.Counter{Name: "weft_http2_streams_dropped", Description: "HTTP/2 streams dropped because too many were open on one connection.", Value: &s.StreamsDropped},
+		selfmetrics.Counter{Name: "weft_http2_orphan_responses", Description: "HTTP/2 responses seen with no request to pair with.", Value: &s.Orphans},
+	)
 }

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/weftrace/weft/protocols"
+	"github.com/weftrace/weft/protocols/recording"
 )
 
 // oframe is one frame as the oracle read it: [start, end) in its
@@ -100,9 +101,9 @@ type ostream struct {
 
 // oracle frames a recording's exchanges: one per stream whose request
 // was seen, in the order of their ends.
-func oracle(t *testing.T, cs []chunk) (exs []oex, frames [2][]oframe) {
+func oracle(t *testing.T, cs []recording.Chunk) (exs []oex, frames [2][]oframe) {
 	t.Helper()
-	toServer, toClient := streams2(cs)
+	toServer, toClient := recording.Streams(cs)
 	byID := map[uint32]*ostream{}
 	var order []uint32
 	get := func(id uint32) *ostream {
@@ -119,7 +120,7 @@ func oracle(t *testing.T, cs []chunk) (exs []oex, frames [2][]oframe) {
 			s.ended, s.endOff, s.endToServer = true, off, toSrv
 		}
 	}
-	frames[1] = oracleFrames(t, toServer.b, true, func(f xhttp2.Frame, start, stop int) {
+	frames[1] = oracleFrames(t, toServer.Data, true, func(f xhttp2.Frame, start, stop int) {
 		id := f.Header().StreamID
 		if id == 0 {
 			return
@@ -155,7 +156,7 @@ func oracle(t *testing.T, cs []chunk) (exs []oex, frames [2][]oframe) {
 			end(s, true, stop)
 		}
 	})
-	frames[0] = oracleFrames(t, toClient.b, false, func(f xhttp2.Frame, start, stop int) {
+	frames[0] = oracleFrames(t, toClient.Data, false, func(f xhttp2.Frame, start, stop int) {
 		id := f.Header().StreamID
 		if id == 0 {
 			return
@@ -197,9 +198,9 @@ func oracle(t *testing.T, cs []chunk) (exs []oex, frames [2][]oframe) {
 		s.x.http.ResponseBodySize = s.respBody
 		// The parser emits a stream when its end arrives.
 		if s.endToServer {
-			s.x.endK = toServer.chunkAt(s.endOff - 1)
+			s.x.endK = toServer.ChunkAt(s.endOff - 1)
 		} else {
-			s.x.endK = toClient.chunkAt(s.endOff - 1)
+			s.x.endK = toClient.ChunkAt(s.endOff - 1)
 		}
 		exs = append(exs, s.x)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/weftrace/weft/conn"
 	"github.com/weftrace/weft/protocols"
+	"github.com/weftrace/weft/protocols/recording"
 )
 
 // wire builds the two directions of a synthetic connection with x/net's
@@ -22,7 +23,7 @@ type wire struct {
 	enc     [2]*hpack.Encoder
 	hb      [2]bytes.Buffer
 	flushed [2]int
-	segs    []seg
+	segs    []recording.Seg
 	k       int
 }
 
@@ -79,7 +80,7 @@ func (w *wire) send(toServer bool) {
 	if len(b) == 0 {
 		return
 	}
-	w.segs = append(w.segs, seg{toServer: toServer, k: w.k, off: w.flushed[d], data: bytes.Clone(b)})
+	w.segs = append(w.segs, recording.Seg{ToServer: toServer, K: w.k, Off: w.flushed[d], Data: bytes.Clone(b)})
 	w.flushed[d] = w.buf[d].Len()
 	w.k++
 }
@@ -215,7 +216,7 @@ func TestFraming(t *testing.T) {
 	if n := stats.Malformed.Load() + stats.Orphans.Load() + stats.HPACKDesyncs.Load(); n != 0 {
 		t.Errorf("counted trouble: %v", statsMap(stats))
 	}
-	if got[0].Start != chunkEnd(2) || got[0].End != chunkEnd(w.k-1) || got[0].RequestSeq != isnToServer+uint32(len(Preface)+9+9+21) {
+	if got[0].Start != recording.ChunkEnd(2) || got[0].End != recording.ChunkEnd(w.k-1) || got[0].RequestSeq != recording.ISNToServer+uint32(len(Preface)+9+9+21) {
 		t.Errorf("timing %s", fmtX(got[0]))
 	}
 }
@@ -230,7 +231,7 @@ func TestResponseBeforeRequest(t *testing.T) {
 	w.send(false)
 	w.send(true)
 	got, stats := w.run(conn.RoleServer, Options{})
-	if h := one(t, got); h.Status != 204 || h.Path != "/x" || got[0].End != chunkEnd(2) || got[0].Start != chunkEnd(3) {
+	if h := one(t, got); h.Status != 204 || h.Path != "/x" || got[0].End != recording.ChunkEnd(2) || got[0].Start != recording.ChunkEnd(3) {
 		t.Errorf("got %s", fmtX(got[0]))
 	}
 	if stats.Orphans.Load() != 0 {
@@ -316,11 +317,11 @@ func TestCloseEmitsOpenStreams(t *testing.T) {
 		h := x.HTTP
 		switch h.Path {
 		case "/unanswered":
-			if h.Status != 0 || h.Partial || x.End != closeTS || h.ResponseBodySize != -1 {
+			if h.Status != 0 || h.Partial || x.End != recording.CloseTS || h.ResponseBodySize != -1 {
 				t.Errorf("unanswered: %s", fmtX(x))
 			}
 		case "/streaming":
-			if h.Status != 200 || !h.Partial || h.ResponseBodySize != 5 || x.End != chunkEnd(w.k-1) {
+			if h.Status != 200 || !h.Partial || h.ResponseBodySize != 5 || x.End != recording.ChunkEnd(w.k-1) {
 				t.Errorf("open stream: %s", fmtX(x))
 			}
 		}
@@ -346,10 +347,10 @@ func TestLooksLikeHTTP2(t *testing.T) {
 		{"preface", []byte(Preface + "\x00\x00\x00\x04"), true},
 		{"preface start", []byte("PRI * HT"), true},
 		{"too short", []byte("PRI"), false},
-		{"server settings", w.segs[1].data, true},
-		{"client preface and settings", w.segs[0].data, true},
-		{"mid-connection frames", w.segs[len(w.segs)-1].data, true},
-		{"one headers frame", w.segs[2].data, false}, // one frame that is not SETTINGS: too little to tell
+		{"server settings", w.segs[1].Data, true},
+		{"client preface and settings", w.segs[0].Data, true},
+		{"mid-connection frames", w.segs[len(w.segs)-1].Data, true},
+		{"one headers frame", w.segs[2].Data, false}, // one frame that is not SETTINGS: too little to tell
 		{"http/1 request", []byte("GET / HTTP/1.1\r\nHost: h\r\n\r\n"), false},
 		{"http/1 response", []byte("HTTP/1.1 200 OK\r\n\r\n"), false},
 		{"tls client hello", []byte("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"), false},

@@ -1,193 +1,37 @@
 package http2
 
 import (
-	"bytes"
-	"math/rand/v2"
-	"os"
-	"path/filepath"
-	"strconv"
 	"testing"
 
 	"github.com/weftrace/weft/conn"
 	"github.com/weftrace/weft/protocols"
+	"github.com/weftrace/weft/protocols/recording"
 )
-
-// chunk is one read the recording proxy made (see testdata/README.md).
-type chunk struct {
-	toServer bool
-	b        []byte
-}
-
-func loadRec(t testing.TB, name string) []chunk {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("testdata", name+".rec"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cs []chunk
-	for len(raw) > 0 {
-		nl := bytes.IndexByte(raw, '\n')
-		if nl < 3 || (raw[0] != '>' && raw[0] != '<') || raw[1] != ' ' {
-			t.Fatalf("%s: bad record header %q", name, raw[:min(len(raw), 20)])
-		}
-		n, err := strconv.Atoi(string(raw[2:nl]))
-		if err != nil || nl+1+n+1 > len(raw) || raw[nl+1+n] != '\n' {
-			t.Fatalf("%s: bad record length %q", name, raw[:nl])
-		}
-		cs = append(cs, chunk{raw[0] == '>', raw[nl+1 : nl+1+n]})
-		raw = raw[nl+1+n+1:]
-	}
-	return cs
-}
-
-// Synthetic timing and sequence numbers for recorded chunks: chunk k ran
-// from chunkStart(k) to chunkEnd(k) on thread chunkTID(k). The client's
-// sequence space wraps early to exercise uint32 arithmetic.
-func chunkStart(k int) int64 { return 1_000_000 + int64(k)*1000 }
-func chunkEnd(k int) int64   { return chunkStart(k) + 400 }
-func chunkTID(k int) uint32  { return 500 + uint32(k) }
-
-const (
-	isnToServer = uint32(0xFFFF_FF00)
-	isnToClient = uint32(12345)
-	closeTS     = int64(999_999_999)
-)
-
-// recStream is one direction of a recording, with the chunk each byte came in.
-type recStream struct {
-	b      []byte
-	starts []int // offset of each of its chunks
-	index  []int // recording index of each of its chunks
-}
-
-func (s *recStream) chunkAt(off int) int {
-	i := 0
-	for i+1 < len(s.starts) && s.starts[i+1] <= off {
-		i++
-	}
-	return s.index[i]
-}
-
-func streams2(cs []chunk) (toServer, toClient recStream) {
-	for k, c := range cs {
-		s := &toClient
-		if c.toServer {
-			s = &toServer
-		}
-		s.starts = append(s.starts, len(s.b))
-		s.index = append(s.index, k)
-		s.b = append(s.b, c.b...)
-	}
-	return toServer, toClient
-}
-
-// seg is a segment with its direction from the client's point of view.
-type seg struct {
-	toServer bool
-	k        int    // recording chunk it came from
-	off      int    // offset in its direction's stream
-	data     []byte // nil for a skip
-	skip     int
-}
-
-// cut turns the recording into segments. split(k, c) returns the lengths
-// to cut chunk k into; skipped(toServer, off) says whether a byte is
-// replaced by a skip (runs of replaced bytes become one skip segment).
-func cut(cs []chunk, split func(k int, c chunk) []int, skipped func(toServer bool, off int) bool) []seg {
-	var out []seg
-	var offs [2]int
-	for k, c := range cs {
-		d := 0
-		if c.toServer {
-			d = 1
-		}
-		b := c.b
-		for _, n := range split(k, c) {
-			part := b[:n]
-			b = b[n:]
-			for len(part) > 0 {
-				off := offs[d]
-				sk := skipped != nil && skipped(c.toServer, off)
-				i := 1
-				for i < len(part) && (skipped != nil && skipped(c.toServer, off+i)) == sk {
-					i++
-				}
-				s := seg{toServer: c.toServer, k: k, off: off}
-				if sk {
-					s.skip = i
-				} else {
-					s.data = part[:i]
-				}
-				out = append(out, s)
-				offs[d] += i
-				part = part[i:]
-			}
-		}
-	}
-	return out
-}
-
-func whole(_ int, c chunk) []int { return []int{len(c.b)} }
-
-func bytewise(_ int, c chunk) []int {
-	n := make([]int, len(c.b))
-	for i := range n {
-		n[i] = 1
-	}
-	return n
-}
-
-func randomSplit(r *rand.Rand) func(int, chunk) []int {
-	return func(_ int, c chunk) []int {
-		var ns []int
-		for left := len(c.b); left > 0; {
-			n := min(left, 1+r.IntN(1+r.IntN(3000)))
-			ns = append(ns, n)
-			left -= n
-		}
-		return ns
-	}
-}
 
 // run feeds segments to a parser for the given role and closes it. An
-// unknown role is fed as the server side. Offsets are shifted by base per
-// direction ([0] to the client, [1] to the server), as a capture that
-// began mid-connection numbers them.
-func run(t testing.TB, role conn.Role, segs []seg, opts Options) []protocols.Exchange {
+// unknown role is fed as the server side.
+func run(t testing.TB, role conn.Role, segs []recording.Seg, opts Options) []protocols.Exchange {
 	t.Helper()
-	info := &conn.Info{Role: role}
 	var got []protocols.Exchange
-	p := New(info, func(x *protocols.Exchange) {
-		c := *x
-		h := *x.HTTP
-		c.HTTP = &h
-		got = append(got, c)
-	}, opts)
-	for _, s := range segs {
-		feed(p, role, s)
-	}
-	p.Close(closeTS)
+	p := collect(role, opts, &got)
+	recording.Feed(role, segs, p.Segment)
+	p.Close(recording.CloseTS)
 	return got
 }
 
-func feed(p *Parser, role conn.Role, s seg) {
-	dir := conn.Ingress
-	if s.toServer == (role == conn.RoleClient) {
-		dir = conn.Egress
-	}
-	isn := isnToClient
-	if s.toServer {
-		isn = isnToServer
-	}
-	cs := conn.Segment{
-		Dir:    dir,
-		Offset: uint64(s.off),
-		Data:   s.data,
-		Skip:   uint64(s.skip),
-		Start:  chunkStart(s.k),
-		End:    chunkEnd(s.k),
-		Seq:    isn + uint32(s.off),
-		TID:    chunkTID(s.k),
-	}
+// collect is a new parser for role that appends copies of the exchanges
+// it emits to got.
+func collect(role conn.Role, opts Options, got *[]protocols.Exchange) *Parser {
+	return New(&conn.Info{Role: role}, func(x *protocols.Exchange) {
+		c := *x
+		h := *x.HTTP
+		c.HTTP = &h
+		*got = append(*got, c)
+	}, opts)
+}
+
+// feed feeds one segment to a parser for the given role.
+func feed(p *Parser, role conn.Role, s recording.Seg) {
+	cs := s.Segment(role)
 	p.Segment(&cs)
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/weftrace/weft/conn"
 	"github.com/weftrace/weft/protocols"
+	"github.com/weftrace/weft/protocols/recording"
 )
 
 // bconn drives one parser, as the server sees it, with whole writes.
@@ -96,20 +97,11 @@ func BenchmarkSimple(b *testing.B) {
 // BenchmarkFixtures replays every recorded connection, with a new parser
 // per connection, as the reads delivered it.
 func BenchmarkFixtures(b *testing.B) {
-	var all [][]seg
-	n := 0
+	var names []string
 	for _, f := range fixtures {
-		cs := loadRec(b, f.name)
-		all = append(all, cut(cs, whole, nil))
-		for _, c := range cs {
-			n += len(c.b)
-		}
+		names = append(names, f.name)
 	}
-	b.SetBytes(int64(n))
-	b.ReportAllocs()
-	for b.Loop() {
-		for _, segs := range all {
-			feed(b, conn.RoleServer, segs, Options{})
-		}
-	}
+	recording.Benchmark(b, names, func(segs []recording.Seg) {
+		feed(b, conn.RoleServer, segs, Options{})
+	})
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/weftrace/weft/conn"
 	"github.com/weftrace/weft/protocols"
+	"github.com/weftrace/weft/protocols/recording"
 )
 
 // fixture is a recording and, in order, the exchanges it must give
@@ -247,54 +248,13 @@ func opaque(m message, backend bool) (from int, ok bool) {
 	return 0, false
 }
 
-// stream is one direction of a recording, with the chunk each byte came in.
-type stream struct {
-	b      []byte
-	starts []int // offset of each of its chunks
-	index  []int // recording index of each of its chunks
-}
-
-func (s *stream) chunkAt(off int) int {
-	i := 0
-	for i+1 < len(s.starts) && s.starts[i+1] <= off {
-		i++
-	}
-	return s.index[i]
-}
-
-func streams(cs []chunk) (toServer, toClient stream) {
-	for k, c := range cs {
-		s := &toClient
-		if c.toServer {
-			s = &toServer
-		}
-		s.starts = append(s.starts, len(s.b))
-		s.index = append(s.index, k)
-		s.b = append(s.b, c.b...)
-	}
-	return toServer, toClient
-}
-
-func randomSplit(r *rand.Rand) func(int, chunk) []int {
-	return func(_ int, c chunk) []int {
-		var out []int
-		for n := len(c.b); n > 0; {
-			k := min(n, 1+r.IntN(300))
-			out = append(out, k)
-			n -= k
-		}
-		return out
-	}
-}
-
 func TestFixtures(t *testing.T) {
 	for _, f := range fixtures {
-		cs := loadRec(t, f.name)
-		toServer, toClient := streams(cs)
-		fromClient, fromServer := oracle(t, toServer.b, toClient.b)
-		// Per direction ([0] to the client, [1] to the server), which
-		// stream bytes are opaque.
-		op := [2][]bool{make([]bool, len(toClient.b)), make([]bool, len(toServer.b))}
+		cs := recording.Load(t, f.name)
+		toServer, toClient := recording.Streams(cs)
+		fromClient, fromServer := oracle(t, toServer.Data, toClient.Data)
+		// Which stream bytes are opaque.
+		op := recording.NewMask(cs)
 		for i, ms := range [][]message{fromServer, fromClient} {
 			for _, m := range ms {
 				if from, ok := opaque(m, i == 0); ok {
@@ -306,50 +266,23 @@ func TestFixtures(t *testing.T) {
 		}
 		// A capture limit: bytes past the first 100 of each read are lost
 		// where they are opaque.
-		capped := [2][]bool{make([]bool, len(toClient.b)), make([]bool, len(toServer.b))}
-		var offs [2]int
-		for _, c := range cs {
-			d := 0
-			if c.toServer {
-				d = 1
-			}
-			for i := 100; i < len(c.b); i++ {
-				capped[d][offs[d]+i] = op[d][offs[d]+i]
-			}
-			offs[d] += len(c.b)
-		}
+		capped := op.And(recording.CaptureLimit(cs, 100))
 		r := rand.New(rand.NewPCG(7, uint64(len(f.name))))
-		lost := [2][]bool{make([]bool, len(toClient.b)), make([]bool, len(toServer.b))}
-		for d := range lost {
-			n := len(lost[d])
-			for range n / 50 {
-				o := r.IntN(n)
-				for k := o; k < min(n, o+r.IntN(4000)) && op[d][k]; k++ {
-					lost[d][k] = true
-				}
-			}
-		}
-		of := func(m [2][]bool) func(bool, int) bool {
-			return func(toServer bool, off int) bool {
-				if toServer {
-					return m[1][off]
-				}
-				return m[0][off]
-			}
-		}
+		lost := op.RandomLoss(r)
+		randomSplit := recording.Pieces(func() int { return 1 + r.IntN(300) })
 		feeds := []struct {
 			name  string
-			split func(int, chunk) []int
+			split recording.Split
 			skip  func(bool, int) bool
 			reads bool // segments start where the real reads started
 		}{
-			{"whole", whole, nil, true},
-			{"bytewise", bytewise, nil, false},
-			{"random1", randomSplit(r), nil, false},
-			{"random2", randomSplit(r), nil, false},
-			{"opaque-skipped", whole, of(op), true},
-			{"capture-limit", whole, of(capped), true},
-			{"random-loss", randomSplit(r), of(lost), false},
+			{"whole", recording.Whole, nil, true},
+			{"bytewise", recording.Bytewise, nil, false},
+			{"random1", randomSplit, nil, false},
+			{"random2", randomSplit, nil, false},
+			{"opaque-skipped", recording.Whole, op.Skipped, true},
+			{"capture-limit", recording.Whole, capped.Skipped, true},
+			{"random-loss", randomSplit, lost.Skipped, false},
 		}
 		for _, role := range []conn.Role{conn.RoleClient, conn.RoleServer, conn.RoleUnknown} {
 			var ref []protocols.Exchange
@@ -359,7 +292,7 @@ func TestFixtures(t *testing.T) {
 				}
 				t.Run(fmt.Sprintf("%s/%v/%s", f.name, role, fd.name), func(t *testing.T) {
 					var st Stats
-					got := feed(t, role, cut(cs, fd.split, fd.skip), Options{Stats: &st})
+					got := feed(t, role, recording.Cut(cs, fd.split, fd.skip), Options{Stats: &st})
 					if fd.name == "whole" {
 						ref = got
 						checkTable(t, f, got)
@@ -401,30 +334,30 @@ func checkTable(t *testing.T, f fixture, got []protocols.Exchange) {
 // checkTiming checks each exchange's start, thread and sequence number
 // against the chunk its request's first byte came in, and its end against
 // a chunk from the server.
-func checkTiming(t *testing.T, role conn.Role, got []protocols.Exchange, toServer, toClient stream) {
+func checkTiming(t *testing.T, role conn.Role, got []protocols.Exchange, toServer, toClient recording.Stream) {
 	t.Helper()
 	xrole := role
 	if role == conn.RoleUnknown {
 		xrole = conn.RoleServer // feed sends unknown roles as the server sees them
 	}
 	for i, x := range got {
-		off := int(x.RequestSeq - isnToServer)
-		if off < 0 || off >= len(toServer.b) {
+		off := int(x.RequestSeq - recording.ISNToServer)
+		if off < 0 || off >= len(toServer.Data) {
 			t.Errorf("exchange %d: request sequence number %d is outside the client's stream", i, x.RequestSeq)
 			continue
 		}
-		k := toServer.chunkAt(off)
-		start := chunkEnd(k)
+		k := toServer.ChunkAt(off)
+		start := recording.ChunkEnd(k)
 		if xrole == conn.RoleClient {
-			start = chunkStart(k)
+			start = recording.ChunkStart(k)
 		}
-		if x.Role != xrole || x.Start != start || x.RequestTID != chunkTID(k) || x.Protocol != protocols.Postgres {
+		if x.Role != xrole || x.Start != start || x.RequestTID != recording.ChunkTID(k) || x.Protocol != protocols.Postgres {
 			t.Errorf("exchange %d: role %v start %d tid %d protocol %v; want %v %d %d postgres (request at offset %d, chunk %d)",
-				i, x.Role, x.Start, x.RequestTID, x.Protocol, xrole, start, chunkTID(k), off, k)
+				i, x.Role, x.Start, x.RequestTID, x.Protocol, xrole, start, recording.ChunkTID(k), off, k)
 		}
 		found := false
-		for _, kk := range toClient.index {
-			found = found || chunkEnd(kk) == x.End
+		for _, kk := range toClient.Index {
+			found = found || recording.ChunkEnd(kk) == x.End
 		}
 		if !found || x.End < x.Start {
 			t.Errorf("exchange %d: end %d is not the end of a server chunk after its start %d", i, x.End, x.Start)

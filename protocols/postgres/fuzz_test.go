@@ -7,6 +7,7 @@ import (
 
 	"github.com/weftrace/weft/conn"
 	"github.com/weftrace/weft/protocols"
+	"github.com/weftrace/weft/protocols/recording"
 )
 
 // fuzzOpts are small bounds, so the fuzzer reaches them.
@@ -23,7 +24,7 @@ func FuzzParser(f *testing.F) {
 	seed := func(role byte, parts ...[]byte) {
 		b := []byte{role}
 		for i, p := range parts {
-			b = appendOps(b, p, byte(i%2))
+			b = recording.AppendOps(b, p, conn.Direction(i%2))
 		}
 		f.Add(b)
 	}
@@ -34,12 +35,12 @@ func FuzzParser(f *testing.F) {
 	seed(1, untyped(codeSSL, 0), []byte("N"), startup("a", ""), authOK)
 	for _, name := range []string{"pgx-batch-error", "psql-multi", "pgbench-prepared", "psql-copy"} {
 		b := []byte{1}
-		for _, c := range loadRec(f, name) {
-			d := byte(1)
-			if c.toServer {
-				d = 0
+		for _, c := range recording.Load(f, name) {
+			d := conn.Ingress
+			if c.ToServer {
+				d = conn.Egress
 			}
-			b = appendOps(b, c.b, d)
+			b = recording.AppendOps(b, c.Data, d)
 		}
 		f.Add(b)
 	}
@@ -55,24 +56,10 @@ func FuzzParser(f *testing.F) {
 			emitted++
 			checkExchange(t, info, x)
 		}, opts)
-		var off [2]uint64
-		for i := 1; i < len(in); {
-			op := in[i]
-			i++
-			n := int(op>>2)*7 + 1
-			d := conn.Direction(op & 1)
-			s := conn.Segment{Dir: d, Offset: off[d], Start: int64(i), End: int64(i) + 1}
-			if op&2 != 0 {
-				s.Skip = uint64(n) * 37
-			} else {
-				n = min(n, len(in)-i)
-				s.Data = in[i : i+n]
-				i += n
-			}
-			off[d] += s.Len()
-			p.Segment(&s)
+		recording.Ops(in, 37, func(s *conn.Segment) {
+			p.Segment(s)
 			checkBounds(t, p, opts)
-		}
+		})
 		p.Close(1 << 40)
 		if got := opts.Stats.Exchanges.Load(); got != uint64(emitted) {
 			t.Fatalf("stats count %d exchanges, sink saw %d", got, emitted)
@@ -81,18 +68,6 @@ func FuzzParser(f *testing.F) {
 			t.Fatalf("%d ops left after close", p.q.n)
 		}
 	})
-}
-
-// appendOps encodes b as data ops of direction d.
-func appendOps(out, b []byte, d byte) []byte {
-	for len(b) > 0 {
-		n := min(len(b), 63*7+1)
-		out = append(out, byte((n-1)/7)<<2|d)
-		n = (n-1)/7*7 + 1
-		out = append(out, b[:n]...)
-		b = b[n:]
-	}
-	return out
 }
 
 func checkExchange(t *testing.T, info *conn.Info, x *protocols.Exchange) {

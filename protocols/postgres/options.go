@@ -1,12 +1,13 @@
 package postgres
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
 
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/weftrace/weft/internal/selfmetrics"
 )
 
 // Defaults for Options fields left zero.
@@ -92,32 +93,17 @@ type Stats struct {
 
 // RegisterMetrics exposes the counters as observable counters on m.
 func (s *Stats) RegisterMetrics(m metric.Meter) error {
-	for _, c := range []struct {
-		name, desc string
-		v          *atomic.Uint64
-	}{
-		{"weft_postgres_exchanges", "PostgreSQL operations emitted as exchanges.", &s.Exchanges},
-		{"weft_postgres_malformed", "PostgreSQL messages that broke the framing or did not decode.", &s.Malformed},
-		{"weft_postgres_desyncs", "Times uncaptured bytes made a PostgreSQL stream direction resynchronise.", &s.Desyncs},
-		{"weft_postgres_pending_overflows", "PostgreSQL operations dropped because the pending queue was full.", &s.Overflows},
-		{"weft_postgres_unanswered", "PostgreSQL operations emitted without an answer because the connection ended.", &s.Unanswered},
-		{"weft_postgres_orphan_messages", "PostgreSQL server messages seen with no operation to answer.", &s.Orphans},
-		{"weft_postgres_unknown_outcomes", "PostgreSQL operations emitted whose outcome was lost with uncaptured bytes.", &s.Unknown},
-		{"weft_postgres_skipped_after_error", "PostgreSQL operations the server skipped after an earlier error in their pipeline.", &s.Skipped},
-		{"weft_postgres_statements_evicted", "Prepared statements forgotten to keep a connection within its bounds.", &s.Evicted},
-		{"weft_postgres_unprepared_executions", "PostgreSQL executions of a prepared statement whose text weft never saw.", &s.Unprepared},
-		{"weft_postgres_encrypted_connections", "PostgreSQL connections that switched to TLS or GSSAPI and are no longer parsed.", &s.Encrypted},
-	} {
-		v := c.v
-		_, err := m.Int64ObservableCounter(c.name,
-			metric.WithDescription(c.desc),
-			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-				o.Observe(int64(v.Load()))
-				return nil
-			}))
-		if err != nil {
-			return fmt.Errorf("register %s: %w", c.name, err)
-		}
-	}
-	return nil
+	return selfmetrics.RegisterCounters(m,
+		selfmetrics.Counter{Name: "weft_postgres_exchanges", Description: "PostgreSQL operations emitted as exchanges.", Value: &s.Exchanges},
+		selfmetrics.Counter{Name: "weft_postgres_malformed", Description: "PostgreSQL messages that broke the framing or did not decode.", Value: &s.Malformed},
+		selfmetrics.Counter{Name: "weft_postgres_desyncs", Description: "Times uncaptured bytes made a PostgreSQL stream direction resynchronise.", Value: &s.Desyncs},
+		selfmetrics.Counter{Name: "weft_postgres_pending_overflows", Description: "PostgreSQL operations dropped because the pending queue was full.", Value: &s.Overflows},
+		selfmetrics.Counter{Name: "weft_postgres_unanswered", Description: "PostgreSQL operations emitted without an answer because the connection ended.", Value: &s.Unanswered},
+		selfmetrics.Counter{Name: "weft_postgres_orphan_messages", Description: "PostgreSQL server messages seen with no operation to answer.", Value: &s.Orphans},
+		selfmetrics.Counter{Name: "weft_postgres_unknown_outcomes", Description: "PostgreSQL operations emitted whose outcome was lost with uncaptured bytes.", Value: &s.Unknown},
+		selfmetrics.Counter{Name: "weft_postgres_skipped_after_error", Description: "PostgreSQL operations the server skipped after an earlier error in their pipeline.", Value: &s.Skipped},
+		selfmetrics.Counter{Name: "weft_postgres_statements_evicted", Description: "Prepared statements forgotten to keep a connection within its bounds.", Value: &s.Evicted},
+		selfmetrics.Counter{Name: "weft_postgres_unprepared_executions", Description: "PostgreSQL executions of a prepared statement whose text weft never saw.", Value: &s.Unprepared},
+		selfmetrics.Counter{Name: "weft_postgres_encrypted_connections", Description: "PostgreSQL connections that switched to TLS or GSSAPI and are no longer parsed.", Value: &s.Encrypted},
+	)
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/weftrace/weft/conn"
+	"github.com/weftrace/weft/protocols/recording"
 )
 
 // TestCaptureLimit loses every byte past the first limit of each read or
@@ -16,31 +17,14 @@ import (
 // exchange is counted as having an unknown outcome.
 func TestCaptureLimit(t *testing.T) {
 	for _, f := range fixtures {
-		cs := loadRec(t, f.name)
+		cs := recording.Load(t, f.name)
 		for _, limit := range []int{512, 1024, 4096} {
-			var offs [2]int
-			lost := [2]map[int]bool{{}, {}}
-			for _, c := range cs {
-				d := 0
-				if c.toServer {
-					d = 1
-				}
-				for i := limit; i < len(c.b); i++ {
-					lost[d][offs[d]+i] = true
-				}
-				offs[d] += len(c.b)
-			}
-			skip := func(toServer bool, off int) bool {
-				if toServer {
-					return lost[1][off]
-				}
-				return lost[0][off]
-			}
+			skip := recording.CaptureLimit(cs, limit).Skipped
 			for _, role := range []conn.Role{conn.RoleClient, conn.RoleServer} {
 				t.Run(fmt.Sprintf("%s/%d/%v", f.name, limit, role), func(t *testing.T) {
-					want := feed(t, role, cut(cs, whole, nil), Options{})
+					want := feed(t, role, recording.Cut(cs, recording.Whole, nil), Options{})
 					var st Stats
-					got := feed(t, role, cut(cs, whole, skip), Options{Stats: &st})
+					got := feed(t, role, recording.Cut(cs, recording.Whole, skip), Options{Stats: &st})
 					if len(got) != len(want) {
 						t.Fatalf("%d exchanges, want %d:\n%s", len(got), len(want), diffX(got, want))
 					}

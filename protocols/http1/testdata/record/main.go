@@ -24,8 +24,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/weftrace/weft/protocols/recording"
 )
 
 const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -92,10 +93,11 @@ func run(out string) error {
 		{"raw-nginx-pipelined", nginx, rawPipelined},
 	}
 	for _, sc := range scenarios {
-		rec, err := record(sc.upstream, sc.client)
+		cs, err := recording.RecordOne(sc.upstream, sc.client)
 		if err != nil {
 			return fmt.Errorf("record %s: %w", sc.name, err)
 		}
+		rec := recording.Format(cs)
 		if err := os.WriteFile(filepath.Join(out, sc.name+".rec"), rec, 0o644); err != nil {
 			return err
 		}
@@ -302,86 +304,4 @@ func rawPipelined(addr string) error {
 	}
 	_, err = io.Copy(io.Discard, bufio.NewReader(c))
 	return err
-}
-
-type chunk struct {
-	toServer bool
-	b        []byte
-}
-
-// record proxies one connection from client to upstream and returns every
-// read each way, in the order the reads returned.
-func record(upstream string, client func(addr string) error) ([]byte, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	defer l.Close()
-	var (
-		mu     sync.Mutex
-		chunks []chunk
-		wg     sync.WaitGroup
-		perr   error
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c, err := l.Accept()
-		if err != nil {
-			perr = err
-			return
-		}
-		u, err := net.Dial("tcp", upstream)
-		if err != nil {
-			c.Close()
-			perr = err
-			return
-		}
-		pipe := func(dst, src *net.TCPConn, toServer bool, done *sync.WaitGroup) {
-			defer done.Done()
-			buf := make([]byte, 64<<10)
-			for {
-				n, err := src.Read(buf)
-				if n > 0 {
-					// Log before forwarding, so the log's order follows
-					// causality across the two directions.
-					mu.Lock()
-					chunks = append(chunks, chunk{toServer, bytes.Clone(buf[:n])})
-					mu.Unlock()
-					if _, werr := dst.Write(buf[:n]); werr != nil {
-						break
-					}
-				}
-				if err != nil {
-					break
-				}
-			}
-			dst.CloseWrite()
-		}
-		var both sync.WaitGroup
-		both.Add(2)
-		go pipe(u.(*net.TCPConn), c.(*net.TCPConn), true, &both)
-		go pipe(c.(*net.TCPConn), u.(*net.TCPConn), false, &both)
-		both.Wait()
-		c.Close()
-		u.Close()
-	}()
-	// The client can only connect once; a second connection would hang.
-	cerr := client(l.Addr().String())
-	l.Close()
-	wg.Wait()
-	if err := errors.Join(cerr, perr); err != nil {
-		return nil, err
-	}
-	var out bytes.Buffer
-	for _, c := range chunks {
-		d := '<'
-		if c.toServer {
-			d = '>'
-		}
-		fmt.Fprintf(&out, "%c %d\n", d, len(c.b))
-		out.Write(c.b)
-		out.WriteByte('\n')
-	}
-	return out.Bytes(), nil
 }

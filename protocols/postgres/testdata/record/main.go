@@ -11,7 +11,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -31,11 +30,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/weftrace/weft/protocols/recording"
 )
 
 const pgBin = "/usr/lib/postgresql/15/bin"
@@ -422,93 +422,15 @@ func pgbench(args ...string) func(addr string) error {
 	}
 }
 
-type chunk struct {
-	toServer bool
-	b        []byte
-}
-
 // record proxies the client's connections to upstream and returns every
 // read each way of the last connection, in the order the reads returned.
 func record(upstream string, client func(addr string) error) ([]byte, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	conns, err := recording.Record(upstream, client)
 	if err != nil {
 		return nil, err
-	}
-	defer l.Close()
-	var (
-		mu    sync.Mutex
-		conns [][]chunk
-		wg    sync.WaitGroup
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial("tcp", upstream)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			mu.Lock()
-			conns = append(conns, nil)
-			idx := len(conns) - 1
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				pipe := func(dst, src *net.TCPConn, toServer bool, done *sync.WaitGroup) {
-					defer done.Done()
-					buf := make([]byte, 64<<10)
-					for {
-						n, err := src.Read(buf)
-						if n > 0 {
-							// Log before forwarding, so the log's order
-							// follows causality across the directions.
-							mu.Lock()
-							conns[idx] = append(conns[idx], chunk{toServer, bytes.Clone(buf[:n])})
-							mu.Unlock()
-							if _, werr := dst.Write(buf[:n]); werr != nil {
-								break
-							}
-						}
-						if err != nil {
-							break
-						}
-					}
-					dst.CloseWrite()
-				}
-				var both sync.WaitGroup
-				both.Add(2)
-				go pipe(u.(*net.TCPConn), c.(*net.TCPConn), true, &both)
-				go pipe(c.(*net.TCPConn), u.(*net.TCPConn), false, &both)
-				both.Wait()
-				c.Close()
-				u.Close()
-			}()
-		}
-	}()
-	cerr := client(l.Addr().String())
-	l.Close()
-	wg.Wait()
-	if cerr != nil {
-		return nil, cerr
 	}
 	if len(conns) == 0 {
 		return nil, errors.New("the client made no connection")
 	}
-	var out bytes.Buffer
-	for _, c := range conns[len(conns)-1] {
-		d := '<'
-		if c.toServer {
-			d = '>'
-		}
-		fmt.Fprintf(&out, "%c %d\n", d, len(c.b))
-		out.Write(c.b)
-		out.WriteByte('\n')
-	}
-	return out.Bytes(), nil
+	return recording.Format(conns[len(conns)-1]), nil
 }
