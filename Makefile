@@ -5,7 +5,7 @@ WEFT_CACHE ?= $(HOME)/.cache/weft
 JAEGER_VERSION ?= v1.76.0
 export WEFT_JAEGER_BIN ?= $(WEFT_CACHE)/jaeger-$(JAEGER_VERSION)
 
-.PHONY: all build generate check-generate vmlinux test unit e2e lint bench fuzz run jaeger clean
+.PHONY: all build generate check-generate vmlinux test unit e2e lint bench overhead fuzz run jaeger clean
 
 all: build
 
@@ -41,6 +41,10 @@ test: lint jaeger
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $$($(GO) list ./... | grep -v /e2e)
+
+# What tracing costs a busy nginx (wrk on loopback, with and without weft). Root.
+overhead:
+	bash e2e/overhead.sh
 
 fuzz:
 	@for p in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
