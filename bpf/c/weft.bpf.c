@@ -249,8 +249,10 @@ static __always_inline void emit_close(struct conn_key *key, struct conn_state *
 	ev.tgid = key->tgid;
 	ev.fd = key->fd;
 	ev.gen = st->gen;
-	ev.bytes[0] = st->offset[0];
-	ev.bytes[1] = st->offset[1];
+	/* A TLS generation's streams are the plaintext ones. */
+	ev.bytes[0] = st->tls ? st->tls_offset[0] : st->offset[0];
+	ev.bytes[1] = st->tls ? st->tls_offset[1] : st->offset[1];
+	ev.tls = st->tls;
 	output(&ev, sizeof(ev));
 }
 
