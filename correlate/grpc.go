@@ -9,7 +9,6 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/weftrace/weft/conn"
 	"github.com/weftrace/weft/protocols"
 )
 
@@ -74,35 +73,7 @@ func (c *Correlator) grpcSpan(ex *protocols.Exchange, s *Span) {
 		attrs = append(attrs, semconv.RPCResponseStatusCode(grpcCodeName(h.GRPCStatus)))
 	}
 
-	var tuple conn.Tuple
-	if ex.Conn != nil {
-		tuple = ex.Conn.Tuple
-	}
-	peer := addrString(tuple.Remote.Addr())
-	host, port, hostOK := splitHost(h.Host, schemeOf(ex))
-	switch s.Kind {
-	case trace.SpanKindClient:
-		if hostOK {
-			attrs = append(attrs, semconv.ServerAddress(host), semconv.ServerPort(port))
-		} else {
-			attrs = appendAddrPort(attrs, semconv.ServerAddressKey, semconv.ServerPortKey, peer, tuple.Remote.Port())
-		}
-	case trace.SpanKindServer:
-		if hostOK {
-			attrs = append(attrs, semconv.ServerAddress(host), semconv.ServerPort(port))
-		} else {
-			attrs = appendAddrPort(attrs, semconv.ServerAddressKey, semconv.ServerPortKey,
-				addrString(tuple.Local.Addr()), tuple.Local.Port())
-		}
-		if peer != "" {
-			attrs = append(attrs, semconv.ClientAddress(peer))
-		}
-	default:
-		if hostOK {
-			attrs = append(attrs, semconv.ServerAddress(host), semconv.ServerPort(port))
-		}
-	}
-	attrs = appendAddrPort(attrs, semconv.NetworkPeerAddressKey, semconv.NetworkPeerPortKey, peer, tuple.Remote.Port())
+	attrs = appendEndpoints(attrs, ex, s.Kind, h.Host)
 
 	var errType string
 	s.StatusCode, errType = grpcStatus(s.Kind, h)

@@ -110,36 +110,7 @@ func (c *Correlator) httpSpan(ex *protocols.Exchange, s *Span) {
 		attrs = append(attrs, semconv.HTTPResponseStatusCode(h.Status))
 	}
 
-	var tuple conn.Tuple
-	if ex.Conn != nil {
-		tuple = ex.Conn.Tuple
-	}
-	peer := addrString(tuple.Remote.Addr())
-	host, port, hostOK := splitHost(h.Host, schemeOf(ex))
-	switch s.Kind {
-	case trace.SpanKindClient:
-		if hostOK {
-			attrs = append(attrs, semconv.ServerAddress(host), semconv.ServerPort(port))
-		} else {
-			attrs = appendAddrPort(attrs, semconv.ServerAddressKey, semconv.ServerPortKey, peer, tuple.Remote.Port())
-		}
-	case trace.SpanKindServer:
-		if hostOK {
-			attrs = append(attrs, semconv.ServerAddress(host), semconv.ServerPort(port))
-		} else {
-			attrs = appendAddrPort(attrs, semconv.ServerAddressKey, semconv.ServerPortKey,
-				addrString(tuple.Local.Addr()), tuple.Local.Port())
-		}
-		if peer != "" {
-			attrs = append(attrs, semconv.ClientAddress(peer))
-		}
-	default:
-		// Which end is the server is unknown: only the Host header says.
-		if hostOK {
-			attrs = append(attrs, semconv.ServerAddress(host), semconv.ServerPort(port))
-		}
-	}
-	attrs = appendAddrPort(attrs, semconv.NetworkPeerAddressKey, semconv.NetworkPeerPortKey, peer, tuple.Remote.Port())
+	attrs = appendEndpoints(attrs, ex, s.Kind, h.Host)
 
 	version := h.Version
 	if version == "" && ex.Protocol == protocols.HTTP2 {
@@ -293,4 +264,40 @@ func defaultPort(scheme string) int {
 		return 443
 	}
 	return 80
+}
+
+// appendEndpoints adds the server, client and peer address attributes an
+// HTTP or gRPC span of kind has: server.* from the Host header (or
+// :authority) when it parses, else from the connection's tuple.
+func appendEndpoints(attrs []attribute.KeyValue, ex *protocols.Exchange, kind trace.SpanKind, hostHeader string) []attribute.KeyValue {
+	var tuple conn.Tuple
+	if ex.Conn != nil {
+		tuple = ex.Conn.Tuple
+	}
+	peer := addrString(tuple.Remote.Addr())
+	host, port, hostOK := splitHost(hostHeader, schemeOf(ex))
+	switch kind {
+	case trace.SpanKindClient:
+		if hostOK {
+			attrs = append(attrs, semconv.ServerAddress(host), semconv.ServerPort(port))
+		} else {
+			attrs = appendAddrPort(attrs, semconv.ServerAddressKey, semconv.ServerPortKey, peer, tuple.Remote.Port())
+		}
+	case trace.SpanKindServer:
+		if hostOK {
+			attrs = append(attrs, semconv.ServerAddress(host), semconv.ServerPort(port))
+		} else {
+			attrs = appendAddrPort(attrs, semconv.ServerAddressKey, semconv.ServerPortKey,
+				addrString(tuple.Local.Addr()), tuple.Local.Port())
+		}
+		if peer != "" {
+			attrs = append(attrs, semconv.ClientAddress(peer))
+		}
+	default:
+		// Which end is the server is unknown: only the Host header says.
+		if hostOK {
+			attrs = append(attrs, semconv.ServerAddress(host), semconv.ServerPort(port))
+		}
+	}
+	return appendAddrPort(attrs, semconv.NetworkPeerAddressKey, semconv.NetworkPeerPortKey, peer, tuple.Remote.Port())
 }
