@@ -124,3 +124,23 @@ type Handler interface {
 // HandlerFactory makes the Handler for a new connection. The Info pointer
 // stays valid for the connection's life.
 type HandlerFactory func(info *Info) Handler
+
+// From returns the part of s at or after offset next, the position a
+// parser has already reached in s's direction, and whether any is left: a
+// segment that overlaps bytes already seen is trimmed, its Seq advanced.
+func (s Segment) From(next uint64) (Segment, bool) {
+	if s.Offset >= next {
+		return s, true
+	}
+	old := next - s.Offset
+	if old >= s.Len() {
+		return s, false
+	}
+	s.Offset, s.Seq = next, s.Seq+uint32(old)
+	if s.Data != nil {
+		s.Data = s.Data[old:]
+	} else {
+		s.Skip -= old
+	}
+	return s, true
+}

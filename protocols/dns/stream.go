@@ -40,16 +40,9 @@ func (p *Parser) stream(s *conn.Segment) {
 		// swallowed) are a skip like any other.
 		p.skip(s, s.Offset-f.next)
 	case s.Offset < f.next:
-		old := f.next - s.Offset
-		if old >= n {
+		t, ok := s.From(f.next)
+		if !ok {
 			return
-		}
-		t := *s
-		t.Offset, t.Seq = f.next, s.Seq+uint32(old)
-		if t.Data != nil {
-			t.Data = t.Data[old:]
-		} else {
-			t.Skip -= old
 		}
 		s = &t
 	}

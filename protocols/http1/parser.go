@@ -125,16 +125,9 @@ func (p *Parser) Segment(s *conn.Segment) {
 		// swallowed) are a skip like any other.
 		p.skip(d, s, s.Offset-sd.next)
 	case s.Offset < sd.next:
-		old := sd.next - s.Offset
-		if old >= n {
+		t, ok := s.From(sd.next)
+		if !ok {
 			return
-		}
-		t := *s
-		t.Offset, t.Seq = sd.next, s.Seq+uint32(old)
-		if t.Data != nil {
-			t.Data = t.Data[old:]
-		} else {
-			t.Skip -= old
 		}
 		s = &t
 	}

@@ -139,16 +139,9 @@ func (p *Parser) Segment(s *conn.Segment) {
 		gap.Data, gap.Skip = nil, s.Offset-sd.next
 		p.skip(d, &gap, gap.Skip)
 	case s.Offset < sd.next:
-		old := sd.next - s.Offset
-		if old >= n {
+		t, ok := s.From(sd.next)
+		if !ok {
 			return
-		}
-		t := *s
-		t.Offset, t.Seq = sd.next, s.Seq+uint32(old)
-		if t.Data != nil {
-			t.Data = t.Data[old:]
-		} else {
-			t.Skip -= old
 		}
 		s = &t
 	}
