@@ -175,45 +175,29 @@ func setValue(dst pcommon.Value, v attribute.Value) {
 	case attribute.STRING:
 		dst.SetStr(v.AsString())
 	case attribute.BOOLSLICE:
-		vs := v.AsBoolSlice()
-		s := dst.SetEmptySlice()
-		s.EnsureCapacity(len(vs))
-		for _, e := range vs {
-			s.AppendEmpty().SetBool(e)
-		}
+		setSlice(dst, v.AsBoolSlice(), pcommon.Value.SetBool)
 	case attribute.INT64SLICE:
-		vs := v.AsInt64Slice()
-		s := dst.SetEmptySlice()
-		s.EnsureCapacity(len(vs))
-		for _, e := range vs {
-			s.AppendEmpty().SetInt(e)
-		}
+		setSlice(dst, v.AsInt64Slice(), pcommon.Value.SetInt)
 	case attribute.FLOAT64SLICE:
-		vs := v.AsFloat64Slice()
-		s := dst.SetEmptySlice()
-		s.EnsureCapacity(len(vs))
-		for _, e := range vs {
-			s.AppendEmpty().SetDouble(e)
-		}
+		setSlice(dst, v.AsFloat64Slice(), pcommon.Value.SetDouble)
 	case attribute.STRINGSLICE:
-		vs := v.AsStringSlice()
-		s := dst.SetEmptySlice()
-		s.EnsureCapacity(len(vs))
-		for _, e := range vs {
-			s.AppendEmpty().SetStr(e)
-		}
+		setSlice(dst, v.AsStringSlice(), pcommon.Value.SetStr)
 	case attribute.BYTESLICE:
 		dst.SetEmptyBytes().FromRaw(v.AsByteSlice())
 	case attribute.SLICE:
-		vs := v.AsSlice()
-		s := dst.SetEmptySlice()
-		s.EnsureCapacity(len(vs))
-		for _, e := range vs {
-			setValue(s.AppendEmpty(), e)
-		}
+		setSlice(dst, v.AsSlice(), setValue)
 	case attribute.MAP:
 		putAttributes(dst.SetEmptyMap(), v.AsMap())
 	default:
 		// EMPTY: dst is already an empty value.
+	}
+}
+
+// setSlice makes dst a slice value holding vs, each element set by set.
+func setSlice[T any](dst pcommon.Value, vs []T, set func(pcommon.Value, T)) {
+	s := dst.SetEmptySlice()
+	s.EnsureCapacity(len(vs))
+	for _, e := range vs {
+		set(s.AppendEmpty(), e)
 	}
 }
