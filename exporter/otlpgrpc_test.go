@@ -83,6 +83,24 @@ func (s *otlpGRPCServer) received() ([]ptrace.Traces, []metadata.MD, int) {
 
 // twoProcessBatch is an exchange seen from both ends: a curl client span
 // and the checkout server span.
+// sendTwoProcessBatch exports twoProcessBatch through an exporter made
+// from cfg and shuts it down, failing the test if either step fails; it
+// returns the exporter for its stats.
+func sendTwoProcessBatch(t *testing.T, cfg Config) *Exporter {
+	t.Helper()
+	e, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range twoProcessBatch() {
+		e.Submit(s)
+	}
+	if err := shutdown(t, e); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	return e
+}
+
 func twoProcessBatch() []correlate.Span {
 	server := httpSpan(procCheckout, trace.SpanKindServer, "GET /orders/{id}", 1)
 	client := httpSpan(procCurl, trace.SpanKindClient, "GET", 2)
@@ -148,16 +166,7 @@ func TestOTLPGRPCEndToEnd(t *testing.T) {
 	cfg := otlpConfig(ProtocolGRPC, "http://"+srv.addr)
 	cfg.Headers = map[string]string{"Authorization": "Bearer t0ken"}
 	cfg.Compression = CompressionGzip
-	e, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range twoProcessBatch() {
-		e.Submit(s)
-	}
-	if err := shutdown(t, e); err != nil {
-		t.Fatalf("shutdown: %v", err)
-	}
+	e := sendTwoProcessBatch(t, cfg)
 	got, md, _ := srv.received()
 	checkTwoProcessTraces(t, got)
 	if len(md) == 0 || !slices.Equal(md[0].Get("authorization"), []string{"Bearer t0ken"}) {
@@ -175,16 +184,7 @@ func TestOTLPGRPCHostPortInsecure(t *testing.T) {
 	srv := startGRPCServer(t)
 	cfg := otlpConfig(ProtocolGRPC, srv.addr) // no scheme: TLS unless insecure
 	cfg.Insecure = true
-	e, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range twoProcessBatch() {
-		e.Submit(s)
-	}
-	if err := shutdown(t, e); err != nil {
-		t.Fatalf("shutdown: %v", err)
-	}
+	sendTwoProcessBatch(t, cfg)
 	got, _, _ := srv.received()
 	checkTwoProcessTraces(t, got)
 }
@@ -194,16 +194,7 @@ func TestOTLPGRPCTLSWithCAFile(t *testing.T) {
 	srv := startGRPCServer(t, grpc.Creds(credentials.NewTLS(pki.serverTLS)))
 	cfg := otlpConfig(ProtocolGRPC, "https://"+srv.addr)
 	cfg.Certificate = pki.caFile
-	e, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range twoProcessBatch() {
-		e.Submit(s)
-	}
-	if err := shutdown(t, e); err != nil {
-		t.Fatalf("shutdown: %v", err)
-	}
+	sendTwoProcessBatch(t, cfg)
 	got, _, _ := srv.received()
 	checkTwoProcessTraces(t, got)
 }

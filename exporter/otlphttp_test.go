@@ -114,16 +114,7 @@ func TestOTLPHTTPEndToEnd(t *testing.T) {
 	cfg := otlpConfig(ProtocolHTTPProtobuf, srv.URL)
 	cfg.Headers = map[string]string{"X-Api-Key": "k3y"}
 	cfg.Compression = CompressionGzip
-	e, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range twoProcessBatch() {
-		e.Submit(s)
-	}
-	if err := shutdown(t, e); err != nil {
-		t.Fatalf("shutdown: %v", err)
-	}
+	sendTwoProcessBatch(t, cfg)
 	got, reqs, _ := srv.received()
 	checkTwoProcessTraces(t, got)
 	r := reqs[0]
@@ -140,16 +131,7 @@ func TestOTLPHTTPTracesEndpointUsedAsIs(t *testing.T) {
 	srv := newOTLPHTTPServer(t, nil)
 	cfg := otlpConfig(ProtocolHTTPProtobuf, "")
 	cfg.TracesEndpoint = srv.URL + "/custom/traces"
-	e, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range twoProcessBatch() {
-		e.Submit(s)
-	}
-	if err := shutdown(t, e); err != nil {
-		t.Fatalf("shutdown: %v", err)
-	}
+	sendTwoProcessBatch(t, cfg)
 	got, reqs, _ := srv.received()
 	checkTwoProcessTraces(t, got)
 	if reqs[0].URL.Path != "/custom/traces" || reqs[0].Header.Get("Content-Encoding") != "" {
@@ -300,16 +282,7 @@ func TestOTLPHTTPTLS(t *testing.T) {
 
 	cfg := otlpConfig(ProtocolHTTPProtobuf, srv.URL)
 	cfg.Certificate = pki.caFile
-	e, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range twoProcessBatch() {
-		e.Submit(s)
-	}
-	if err := shutdown(t, e); err != nil {
-		t.Fatalf("shutdown: %v", err)
-	}
+	sendTwoProcessBatch(t, cfg)
 	got, _, _ := srv.received()
 	checkTwoProcessTraces(t, got)
 }
