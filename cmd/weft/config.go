@@ -101,6 +101,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		exp.JSONLPath = *jsonlPath
 	}
 	c.exporter = exp
+	if err := otlpFlagsUnused(fs, c.exporter.ResolvedExporter()); err != nil {
+		return c, err
+	}
 	if err := c.exporter.Validate(); err != nil {
 		return c, oneLine(err)
 	}
@@ -119,4 +122,24 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 // oneLine joins a multi-error into one line for the terminal.
 func oneLine(err error) error {
 	return fmt.Errorf("%s", strings.ReplaceAll(err.Error(), "\n", "; "))
+}
+
+// otlpFlagsUnused reports --otlp-* flags given while spans go to another
+// exporter: they would be ignored without a word otherwise. (OTEL_*
+// variables are not checked: the environment may be meant for other
+// programs.)
+func otlpFlagsUnused(fs *flag.FlagSet, exporterName string) error {
+	if exporterName == exporter.ExporterOTLP {
+		return nil
+	}
+	var given string
+	fs.Visit(func(f *flag.Flag) {
+		if given == "" && strings.HasPrefix(f.Name, "otlp-") {
+			given = f.Name
+		}
+	})
+	if given != "" {
+		return fmt.Errorf("--%s given but spans go to the %s exporter: add --otlp-endpoint URL (or --exporter otlp)", given, exporterName)
+	}
+	return nil
 }
