@@ -33,6 +33,11 @@ const (
 
 	OpSendfile = uint8(weftWeftDataOpWEFT_OP_SENDFILE)
 
+	CauseNone      = uint32(weftWeftCauseKindCAUSE_NONE)
+	CauseThread    = uint32(weftWeftCauseKindCAUSE_THREAD)
+	CauseConnect   = uint32(weftWeftCauseKindCAUSE_CONNECT)
+	CauseGoroutine = uint32(weftWeftCauseKindCAUSE_GOROUTINE)
+
 	ProtoTCP = uint8(weftWeftProtoPROTO_TCP)
 	ProtoUDP = uint8(weftWeftProtoPROTO_UDP)
 )

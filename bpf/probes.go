@@ -42,6 +42,16 @@ var probes = []probe{
 	{"syscalls", "sys_exit_accept", func(p *weftPrograms) *ebpf.Program { return p.ExitAccept }, true},
 	{"syscalls", "sys_exit_accept4", func(p *weftPrograms) *ebpf.Program { return p.ExitAccept4 }, true},
 	{"syscalls", "sys_enter_close", func(p *weftPrograms) *ebpf.Program { return p.EnterClose }, true},
+	// Event loop boundaries: without them a thread's last read is never
+	// forgotten, so its causes are only trusted from thread-per-request
+	// servers.
+	{"syscalls", "sys_enter_epoll_wait", func(p *weftPrograms) *ebpf.Program { return p.EnterEpollWait }, false},
+	{"syscalls", "sys_enter_epoll_pwait", func(p *weftPrograms) *ebpf.Program { return p.EnterEpollPwait }, false},
+	{"syscalls", "sys_enter_epoll_pwait2", func(p *weftPrograms) *ebpf.Program { return p.EnterEpollPwait2 }, false},
+	{"syscalls", "sys_enter_poll", func(p *weftPrograms) *ebpf.Program { return p.EnterPoll }, false},
+	{"syscalls", "sys_enter_ppoll", func(p *weftPrograms) *ebpf.Program { return p.EnterPpoll }, false},
+	{"syscalls", "sys_enter_select", func(p *weftPrograms) *ebpf.Program { return p.EnterSelect }, false},
+	{"syscalls", "sys_enter_pselect6", func(p *weftPrograms) *ebpf.Program { return p.EnterPselect6 }, false},
 	{"sched", "sched_process_exit", func(p *weftPrograms) *ebpf.Program { return p.ProcessExit }, false},
 	{"sched", "sched_process_exec", func(p *weftPrograms) *ebpf.Program { return p.ProcessExec }, false},
 }

@@ -87,6 +87,7 @@ type Tracer struct {
 	reader *ringbuf.Reader
 	log    *slog.Logger
 	ssl    *OpenSSL
+	golang *GoRuntime
 
 	ready     atomic.Bool
 	malformed atomic.Uint64
@@ -157,6 +158,8 @@ func Load(cfg Config, log *slog.Logger) (*Tracer, error) {
 	// OpenSSL is optional: a host without it still traces plaintext.
 	t.ssl = newOpenSSL(&t.objs.weftPrograms, log)
 	t.ssl.ScanAll()
+	t.golang = newGoRuntime(&t.objs, log)
+	t.golang.ScanAll()
 	t.ready.Store(true)
 	return t, nil
 }
@@ -164,6 +167,10 @@ func Load(cfg Config, log *slog.Logger) (*Tracer, error) {
 // OpenSSL returns the uprobe manager: the event handler tells it about new
 // and exited processes.
 func (t *Tracer) OpenSSL() *OpenSSL { return t.ssl }
+
+// Go returns the Go runtime tracker: the event handler tells it about new
+// and exited processes and asks it which processes are Go.
+func (t *Tracer) Go() *GoRuntime { return t.golang }
 
 // Ready reports whether every probe is attached and events flow.
 func (t *Tracer) Ready() bool { return t.ready.Load() }
@@ -213,6 +220,9 @@ func (t *Tracer) Close() error {
 		t.ready.Store(false)
 		if t.ssl != nil {
 			t.ssl.close()
+		}
+		if t.golang != nil {
+			t.golang.close()
 		}
 		for _, l := range t.links {
 			l.Close()

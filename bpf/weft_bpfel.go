@@ -25,6 +25,14 @@ type weftArgs struct {
 	Pad    [6]uint8
 }
 
+type weftCause struct {
+	_    structs.HostLayout
+	Gen  uint64
+	Ts   uint64
+	Fd   int32
+	Kind uint32
+}
+
 type weftConnKey struct {
 	_    structs.HostLayout
 	Tgid uint32
@@ -32,14 +40,32 @@ type weftConnKey struct {
 }
 
 type weftConnState struct {
-	_         structs.HostLayout
-	Gen       uint64
-	Offset    [2]uint64
-	Sock      uint64
-	Proto     uint32
-	Role      uint16
-	Tls       uint16
-	TlsOffset [2]uint64
+	_            structs.HostLayout
+	Gen          uint64
+	Offset       [2]uint64
+	Sock         uint64
+	Proto        uint32
+	Role         uint16
+	Tls          uint16
+	TlsOffset    [2]uint64
+	ConnectCause weftCause
+}
+
+type weftGoKey struct {
+	_    structs.HostLayout
+	Tgid uint32
+	Pad  uint32
+	Goid uint64
+}
+
+type weftGoOffsets struct {
+	_          structs.HostLayout
+	TlsG       int32
+	Goid       uint32
+	ParentGoid uint32
+	PconnConn  uint32
+	NetfdSysfd uint32
+	Pad        uint32
 }
 
 type weftScratch struct {
@@ -64,6 +90,15 @@ type weftSslKey struct {
 	Tgid uint32
 	Pad  uint32
 }
+
+type weftWeftCauseKind uint32
+
+const (
+	weftWeftCauseKindCAUSE_NONE      weftWeftCauseKind = 0
+	weftWeftCauseKindCAUSE_THREAD    weftWeftCauseKind = 1
+	weftWeftCauseKindCAUSE_CONNECT   weftWeftCauseKind = 2
+	weftWeftCauseKindCAUSE_GOROUTINE weftWeftCauseKind = 3
+)
 
 type weftWeftConnEvent struct {
 	_      structs.HostLayout
@@ -106,7 +141,11 @@ type weftWeftDataEvent struct {
 	Peer       [16]uint8
 	PeerPort   uint16
 	PeerFamily uint16
-	Pad2       uint32
+	CauseKind  uint32
+	CauseFd    int32
+	Pad3       uint32
+	CauseGen   uint64
+	CauseTs    uint64
 }
 
 type weftWeftDataOp uint32
@@ -182,6 +221,9 @@ const (
 const (
 	weftMapConns                = "conns"
 	weftMapEvents               = "events"
+	weftMapFdCause              = "fd_cause"
+	weftMapGoCause              = "go_cause"
+	weftMapGoProcs              = "go_procs"
 	weftMapInflight             = "inflight"
 	weftMapLost                 = "lost"
 	weftMapPending              = "pending"
@@ -190,13 +232,21 @@ const (
 	weftMapSslCalls             = "ssl_calls"
 	weftMapSslFds               = "ssl_fds"
 	weftMapSslUnmapped          = "ssl_unmapped"
+	weftMapThreadCause          = "thread_cause"
 	weftProgEnterClose          = "enter_close"
 	weftProgEnterConnect        = "enter_connect"
+	weftProgEnterEpollPwait     = "enter_epoll_pwait"
+	weftProgEnterEpollPwait2    = "enter_epoll_pwait2"
+	weftProgEnterEpollWait      = "enter_epoll_wait"
+	weftProgEnterPoll           = "enter_poll"
+	weftProgEnterPpoll          = "enter_ppoll"
+	weftProgEnterPselect6       = "enter_pselect6"
 	weftProgEnterRead           = "enter_read"
 	weftProgEnterReadv          = "enter_readv"
 	weftProgEnterRecvfrom       = "enter_recvfrom"
 	weftProgEnterRecvmmsg       = "enter_recvmmsg"
 	weftProgEnterRecvmsg        = "enter_recvmsg"
+	weftProgEnterSelect         = "enter_select"
 	weftProgEnterSendfile       = "enter_sendfile"
 	weftProgEnterSendmmsg       = "enter_sendmmsg"
 	weftProgEnterSendmsg        = "enter_sendmsg"
@@ -219,6 +269,7 @@ const (
 	weftProgExitWritev          = "exit_writev"
 	weftProgProcessExec         = "process_exec"
 	weftProgProcessExit         = "process_exit"
+	weftProgUprobeGoRoundtrip   = "uprobe_go_roundtrip"
 	weftProgUprobeSslRead       = "uprobe_ssl_read"
 	weftProgUprobeSslReadEx     = "uprobe_ssl_read_ex"
 	weftProgUprobeSslWrite      = "uprobe_ssl_write"
@@ -229,6 +280,7 @@ const (
 	weftProgUretprobeSslWriteEx = "uretprobe_ssl_write_ex"
 	weftVarCaptureSize          = "capture_size"
 	weftVarSelfTgid             = "self_tgid"
+	weftVarUnusedCauseKind      = "unused_cause_kind"
 	weftVarUnusedConnEvent      = "unused_conn_event"
 	weftVarUnusedDataOp         = "unused_data_op"
 	weftVarUnusedDirection      = "unused_direction"
@@ -285,11 +337,18 @@ type weftSpecs struct {
 type weftProgramSpecs struct {
 	EnterClose          *ebpf.ProgramSpec `ebpf:"enter_close"`
 	EnterConnect        *ebpf.ProgramSpec `ebpf:"enter_connect"`
+	EnterEpollPwait     *ebpf.ProgramSpec `ebpf:"enter_epoll_pwait"`
+	EnterEpollPwait2    *ebpf.ProgramSpec `ebpf:"enter_epoll_pwait2"`
+	EnterEpollWait      *ebpf.ProgramSpec `ebpf:"enter_epoll_wait"`
+	EnterPoll           *ebpf.ProgramSpec `ebpf:"enter_poll"`
+	EnterPpoll          *ebpf.ProgramSpec `ebpf:"enter_ppoll"`
+	EnterPselect6       *ebpf.ProgramSpec `ebpf:"enter_pselect6"`
 	EnterRead           *ebpf.ProgramSpec `ebpf:"enter_read"`
 	EnterReadv          *ebpf.ProgramSpec `ebpf:"enter_readv"`
 	EnterRecvfrom       *ebpf.ProgramSpec `ebpf:"enter_recvfrom"`
 	EnterRecvmmsg       *ebpf.ProgramSpec `ebpf:"enter_recvmmsg"`
 	EnterRecvmsg        *ebpf.ProgramSpec `ebpf:"enter_recvmsg"`
+	EnterSelect         *ebpf.ProgramSpec `ebpf:"enter_select"`
 	EnterSendfile       *ebpf.ProgramSpec `ebpf:"enter_sendfile"`
 	EnterSendmmsg       *ebpf.ProgramSpec `ebpf:"enter_sendmmsg"`
 	EnterSendmsg        *ebpf.ProgramSpec `ebpf:"enter_sendmsg"`
@@ -312,6 +371,7 @@ type weftProgramSpecs struct {
 	ExitWritev          *ebpf.ProgramSpec `ebpf:"exit_writev"`
 	ProcessExec         *ebpf.ProgramSpec `ebpf:"process_exec"`
 	ProcessExit         *ebpf.ProgramSpec `ebpf:"process_exit"`
+	UprobeGoRoundtrip   *ebpf.ProgramSpec `ebpf:"uprobe_go_roundtrip"`
 	UprobeSslRead       *ebpf.ProgramSpec `ebpf:"uprobe_ssl_read"`
 	UprobeSslReadEx     *ebpf.ProgramSpec `ebpf:"uprobe_ssl_read_ex"`
 	UprobeSslWrite      *ebpf.ProgramSpec `ebpf:"uprobe_ssl_write"`
@@ -328,6 +388,9 @@ type weftProgramSpecs struct {
 type weftMapSpecs struct {
 	Conns       *ebpf.MapSpec `ebpf:"conns"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
+	FdCause     *ebpf.MapSpec `ebpf:"fd_cause"`
+	GoCause     *ebpf.MapSpec `ebpf:"go_cause"`
+	GoProcs     *ebpf.MapSpec `ebpf:"go_procs"`
 	Inflight    *ebpf.MapSpec `ebpf:"inflight"`
 	Lost        *ebpf.MapSpec `ebpf:"lost"`
 	Pending     *ebpf.MapSpec `ebpf:"pending"`
@@ -336,6 +399,7 @@ type weftMapSpecs struct {
 	SslCalls    *ebpf.MapSpec `ebpf:"ssl_calls"`
 	SslFds      *ebpf.MapSpec `ebpf:"ssl_fds"`
 	SslUnmapped *ebpf.MapSpec `ebpf:"ssl_unmapped"`
+	ThreadCause *ebpf.MapSpec `ebpf:"thread_cause"`
 }
 
 // weftVariableSpecs contains global variables before they are loaded into the kernel.
@@ -344,6 +408,7 @@ type weftMapSpecs struct {
 type weftVariableSpecs struct {
 	CaptureSize         *ebpf.VariableSpec `ebpf:"capture_size"`
 	SelfTgid            *ebpf.VariableSpec `ebpf:"self_tgid"`
+	UnusedCauseKind     *ebpf.VariableSpec `ebpf:"unused_cause_kind"`
 	UnusedConnEvent     *ebpf.VariableSpec `ebpf:"unused_conn_event"`
 	UnusedDataOp        *ebpf.VariableSpec `ebpf:"unused_data_op"`
 	UnusedDirection     *ebpf.VariableSpec `ebpf:"unused_direction"`
@@ -378,6 +443,9 @@ func (o *weftObjects) Close() error {
 type weftMaps struct {
 	Conns       *ebpf.Map `ebpf:"conns"`
 	Events      *ebpf.Map `ebpf:"events"`
+	FdCause     *ebpf.Map `ebpf:"fd_cause"`
+	GoCause     *ebpf.Map `ebpf:"go_cause"`
+	GoProcs     *ebpf.Map `ebpf:"go_procs"`
 	Inflight    *ebpf.Map `ebpf:"inflight"`
 	Lost        *ebpf.Map `ebpf:"lost"`
 	Pending     *ebpf.Map `ebpf:"pending"`
@@ -386,12 +454,16 @@ type weftMaps struct {
 	SslCalls    *ebpf.Map `ebpf:"ssl_calls"`
 	SslFds      *ebpf.Map `ebpf:"ssl_fds"`
 	SslUnmapped *ebpf.Map `ebpf:"ssl_unmapped"`
+	ThreadCause *ebpf.Map `ebpf:"thread_cause"`
 }
 
 func (m *weftMaps) Close() error {
 	return _WeftClose(
 		m.Conns,
 		m.Events,
+		m.FdCause,
+		m.GoCause,
+		m.GoProcs,
 		m.Inflight,
 		m.Lost,
 		m.Pending,
@@ -400,6 +472,7 @@ func (m *weftMaps) Close() error {
 		m.SslCalls,
 		m.SslFds,
 		m.SslUnmapped,
+		m.ThreadCause,
 	)
 }
 
@@ -409,6 +482,7 @@ func (m *weftMaps) Close() error {
 type weftVariables struct {
 	CaptureSize         *ebpf.Variable `ebpf:"capture_size"`
 	SelfTgid            *ebpf.Variable `ebpf:"self_tgid"`
+	UnusedCauseKind     *ebpf.Variable `ebpf:"unused_cause_kind"`
 	UnusedConnEvent     *ebpf.Variable `ebpf:"unused_conn_event"`
 	UnusedDataOp        *ebpf.Variable `ebpf:"unused_data_op"`
 	UnusedDirection     *ebpf.Variable `ebpf:"unused_direction"`
@@ -427,11 +501,18 @@ type weftVariables struct {
 type weftPrograms struct {
 	EnterClose          *ebpf.Program `ebpf:"enter_close"`
 	EnterConnect        *ebpf.Program `ebpf:"enter_connect"`
+	EnterEpollPwait     *ebpf.Program `ebpf:"enter_epoll_pwait"`
+	EnterEpollPwait2    *ebpf.Program `ebpf:"enter_epoll_pwait2"`
+	EnterEpollWait      *ebpf.Program `ebpf:"enter_epoll_wait"`
+	EnterPoll           *ebpf.Program `ebpf:"enter_poll"`
+	EnterPpoll          *ebpf.Program `ebpf:"enter_ppoll"`
+	EnterPselect6       *ebpf.Program `ebpf:"enter_pselect6"`
 	EnterRead           *ebpf.Program `ebpf:"enter_read"`
 	EnterReadv          *ebpf.Program `ebpf:"enter_readv"`
 	EnterRecvfrom       *ebpf.Program `ebpf:"enter_recvfrom"`
 	EnterRecvmmsg       *ebpf.Program `ebpf:"enter_recvmmsg"`
 	EnterRecvmsg        *ebpf.Program `ebpf:"enter_recvmsg"`
+	EnterSelect         *ebpf.Program `ebpf:"enter_select"`
 	EnterSendfile       *ebpf.Program `ebpf:"enter_sendfile"`
 	EnterSendmmsg       *ebpf.Program `ebpf:"enter_sendmmsg"`
 	EnterSendmsg        *ebpf.Program `ebpf:"enter_sendmsg"`
@@ -454,6 +535,7 @@ type weftPrograms struct {
 	ExitWritev          *ebpf.Program `ebpf:"exit_writev"`
 	ProcessExec         *ebpf.Program `ebpf:"process_exec"`
 	ProcessExit         *ebpf.Program `ebpf:"process_exit"`
+	UprobeGoRoundtrip   *ebpf.Program `ebpf:"uprobe_go_roundtrip"`
 	UprobeSslRead       *ebpf.Program `ebpf:"uprobe_ssl_read"`
 	UprobeSslReadEx     *ebpf.Program `ebpf:"uprobe_ssl_read_ex"`
 	UprobeSslWrite      *ebpf.Program `ebpf:"uprobe_ssl_write"`
@@ -468,11 +550,18 @@ func (p *weftPrograms) Close() error {
 	return _WeftClose(
 		p.EnterClose,
 		p.EnterConnect,
+		p.EnterEpollPwait,
+		p.EnterEpollPwait2,
+		p.EnterEpollWait,
+		p.EnterPoll,
+		p.EnterPpoll,
+		p.EnterPselect6,
 		p.EnterRead,
 		p.EnterReadv,
 		p.EnterRecvfrom,
 		p.EnterRecvmmsg,
 		p.EnterRecvmsg,
+		p.EnterSelect,
 		p.EnterSendfile,
 		p.EnterSendmmsg,
 		p.EnterSendmsg,
@@ -495,6 +584,7 @@ func (p *weftPrograms) Close() error {
 		p.ExitWritev,
 		p.ProcessExec,
 		p.ProcessExit,
+		p.UprobeGoRoundtrip,
 		p.UprobeSslRead,
 		p.UprobeSslReadEx,
 		p.UprobeSslWrite,

@@ -9,6 +9,12 @@ import "net/netip"
 // leaves nothing to wait for. Bytes past the capture limit follow as a Skip
 // segment of the same datagram.
 func (t *Table) Datagram(id ID, dir Direction, length uint32, data []byte, start, end int64, tid uint32, peer netip.AddrPort) {
+	t.DatagramCaused(id, dir, length, data, start, end, tid, peer, Cause{})
+}
+
+// DatagramCaused is Datagram for a datagram whose send the kernel
+// attributed to an earlier read (Segment.Cause).
+func (t *Table) DatagramCaused(id ID, dir Direction, length uint32, data []byte, start, end int64, tid uint32, peer netip.AddrPort, cause Cause) {
 	if uint64(len(data)) > uint64(length) {
 		data = data[:length]
 	}
@@ -26,7 +32,7 @@ func (t *Table) Datagram(id ID, dir Direction, length uint32, data []byte, start
 	t.lru.moveToFront(e)
 	s := &e.streams[dir]
 	if len(data) > 0 {
-		t.seg = Segment{Dir: dir, Offset: s.next, Data: data, Start: start, End: end, TID: tid, Datagram: true, Peer: peer}
+		t.seg = Segment{Dir: dir, Offset: s.next, Data: data, Start: start, End: end, TID: tid, Cause: cause, Datagram: true, Peer: peer}
 		s.next += uint64(len(data))
 		e.h.Segment(&t.seg)
 		t.seg.Data = nil
@@ -34,7 +40,7 @@ func (t *Table) Datagram(id ID, dir Direction, length uint32, data []byte, start
 		t.stats.BytesDelivered.Add(uint64(len(data)))
 	}
 	if rest := uint64(length) - uint64(len(data)); rest > 0 {
-		t.seg = Segment{Dir: dir, Offset: s.next, Skip: rest, Start: start, End: end, TID: tid, Datagram: true, Peer: peer}
+		t.seg = Segment{Dir: dir, Offset: s.next, Skip: rest, Start: start, End: end, TID: tid, Cause: cause, Datagram: true, Peer: peer}
 		s.next += rest
 		e.h.Segment(&t.seg)
 		t.stats.Segments.Add(1)

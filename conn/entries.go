@@ -107,7 +107,7 @@ func (t *Table) end(e *entry, ts int64, why closeReason, ends *[2]uint64) {
 		}
 		if ends != nil && s.anchored && ends[d] > s.next {
 			tail := ends[d] - s.next
-			t.skip(s, tail, min(s.lastEnd, ts), ts, s.nextSeq, 0)
+			t.skip(s, tail, min(s.lastEnd, ts), ts, s.nextSeq, 0, Cause{})
 			t.stats.BytesSkippedLost.Add(tail)
 		}
 	}

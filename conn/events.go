@@ -79,6 +79,12 @@ func (t *Table) Flush(ts int64) {
 // (len(data) <= length). data is only read during the call; in-order bytes
 // reach the Handler without a copy.
 func (t *Table) Data(id ID, dir Direction, offset uint64, length uint32, data []byte, start, end int64, seq, tid uint32) {
+	t.DataCaused(id, dir, offset, length, data, start, end, seq, tid, Cause{})
+}
+
+// DataCaused is Data for a chunk whose write the kernel attributed to an
+// earlier read (Segment.Cause).
+func (t *Table) DataCaused(id ID, dir Direction, offset uint64, length uint32, data []byte, start, end int64, seq, tid uint32, cause Cause) {
 	if uint64(len(data)) > uint64(length) {
 		data = data[:length]
 	}
@@ -102,7 +108,7 @@ func (t *Table) Data(id ID, dir Direction, offset uint64, length uint32, data []
 	if !s.anchored {
 		s.anchor(offset)
 	}
-	c := chunk{off: offset, n: uint64(length), data: data, start: start, end: end, seq: seq, tid: tid}
+	c := chunk{off: offset, n: uint64(length), data: data, start: start, end: end, seq: seq, tid: tid, cause: cause}
 	t.accept(s, &c)
 	t.expire()
 }

@@ -35,6 +35,7 @@ type chunk struct {
 	data       []byte
 	start, end int64
 	seq, tid   uint32
+	cause      Cause
 }
 
 func (s *stream) anchor(off uint64) {
@@ -68,11 +69,11 @@ func (t *Table) deliver(s *stream, c *chunk) {
 		t.stats.DuplicateBytes.Add(cut)
 	}
 	if captured := uint64(len(c.data)); cut < captured {
-		t.emitData(s, c.data[cut:], c.start, c.end, c.seq+uint32(cut), c.tid)
+		t.emitData(s, c.data[cut:], c.start, c.end, c.seq+uint32(cut), c.tid, c.cause)
 		cut = captured
 	}
 	if cut < c.n {
-		t.skip(s, c.n-cut, c.start, c.end, c.seq+uint32(cut), c.tid)
+		t.skip(s, c.n-cut, c.start, c.end, c.seq+uint32(cut), c.tid, c.cause)
 		t.stats.BytesSkippedTruncated.Add(c.n - cut)
 	}
 }
@@ -126,15 +127,15 @@ func (t *Table) skipTo(s *stream, c *chunk) {
 	if start == 0 || start > c.start {
 		start = c.start
 	}
-	t.skip(s, gap, start, c.start, c.seq-uint32(gap), c.tid)
+	t.skip(s, gap, start, c.start, c.seq-uint32(gap), c.tid, Cause{})
 	t.stats.BytesSkippedLost.Add(gap)
 }
 
 // emitData hands data at next to the Handler through the table's one reused
 // Segment, so a delivery never allocates.
-func (t *Table) emitData(s *stream, data []byte, start, end int64, seq, tid uint32) {
+func (t *Table) emitData(s *stream, data []byte, start, end int64, seq, tid uint32, cause Cause) {
 	n := uint64(len(data))
-	t.seg = Segment{Dir: s.dir, Offset: s.next, Data: data, Start: start, End: end, Seq: seq, TID: tid}
+	t.seg = Segment{Dir: s.dir, Offset: s.next, Data: data, Start: start, End: end, Seq: seq, TID: tid, Cause: cause}
 	s.advance(n, end, seq)
 	s.e.h.Segment(&t.seg)
 	t.seg.Data = nil // don't keep the event's buffer reachable
@@ -144,8 +145,8 @@ func (t *Table) emitData(s *stream, data []byte, start, end int64, seq, tid uint
 
 // skip hands n uncaptured bytes at next to the Handler; the caller counts
 // them by reason.
-func (t *Table) skip(s *stream, n uint64, start, end int64, seq, tid uint32) {
-	t.seg = Segment{Dir: s.dir, Offset: s.next, Skip: n, Start: start, End: end, Seq: seq, TID: tid}
+func (t *Table) skip(s *stream, n uint64, start, end int64, seq, tid uint32, cause Cause) {
+	t.seg = Segment{Dir: s.dir, Offset: s.next, Skip: n, Start: start, End: end, Seq: seq, TID: tid, Cause: cause}
 	s.advance(n, end, seq)
 	s.e.h.Segment(&t.seg)
 	t.stats.Segments.Add(1)

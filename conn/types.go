@@ -94,12 +94,56 @@ type Segment struct {
 	End    int64  // monotonic ns when it returned
 	Seq    uint32 // TCP sequence number of the segment's first byte
 	TID    uint32 // thread that made the syscall
+	// Cause is, for a write, the read the kernel attributes it to.
+	Cause Cause
 	// Datagram is set for UDP: Data is one whole datagram (never
 	// reassembled, Offset counts datagrams' bytes only for ordering) and
 	// Peer is the remote address it came from or went to.
 	Datagram bool
 	Peer     netip.AddrPort
 }
+
+// CauseKind says how the kernel tied a write to an earlier read.
+type CauseKind uint8
+
+const (
+	// CauseNone: nothing the process read is known to have caused it.
+	CauseNone CauseKind = iota
+	// CauseThread: the thread's last socket read since its event loop
+	// last woke (or, for a blocking thread, since it last read).
+	CauseThread
+	// CauseConnect: the read the thread had done when it connected this
+	// socket (the write is the connection's first).
+	CauseConnect
+	// CauseGoroutine: the last read of the goroutine that made the
+	// request, or of the goroutine that started it (Go).
+	CauseGoroutine
+)
+
+func (k CauseKind) String() string {
+	switch k {
+	case CauseThread:
+		return "thread"
+	case CauseConnect:
+		return "connect"
+	case CauseGoroutine:
+		return "goroutine"
+	}
+	return "none"
+}
+
+// Cause names the read a write is attributed to: connection FD#Gen of the
+// same process, the read that returned at At. Which exchange that read
+// belonged to is the correlator's to find.
+type Cause struct {
+	Kind CauseKind
+	FD   int32
+	Gen  uint64
+	At   int64 // monotonic ns
+}
+
+// Valid reports whether c names a read.
+func (c Cause) Valid() bool { return c.Kind != CauseNone }
 
 // Len is the number of stream bytes the segment covers.
 func (s *Segment) Len() uint64 {

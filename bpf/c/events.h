@@ -43,6 +43,18 @@ enum weft_data_op {
 	WEFT_OP_SSL_WRITE,
 };
 
+/* What caused an egress: the read a request is attributed to. */
+enum weft_cause_kind {
+	CAUSE_NONE = 0,
+	/* the thread's last socket read since its event loop last woke */
+	CAUSE_THREAD = 1,
+	/* the read the thread had done when it connected this socket */
+	CAUSE_CONNECT = 2,
+	/* the last read of the goroutine (or its parent) that made or
+	 * handed off the request (Go) */
+	CAUSE_GOROUTINE = 3,
+};
+
 /* Transport of a connection. */
 enum weft_proto {
 	PROTO_TCP = 6,
@@ -91,7 +103,13 @@ struct weft_data_event {
 	__u8 peer[16];
 	__u16 peer_port; /* host byte order */
 	__u16 peer_family;
-	__u32 _pad2;
+	/* Egress only: the ingress read (connection cause_fd#cause_gen,
+	 * returned at cause_ts) this write is attributed to, by cause_kind. */
+	__u32 cause_kind; /* enum weft_cause_kind */
+	__s32 cause_fd;
+	__u32 _pad3;
+	__u64 cause_gen;
+	__u64 cause_ts;
 };
 
 /* EVENT_PROC_EXIT: every connection of tgid is gone. */

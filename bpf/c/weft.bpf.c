@@ -66,6 +66,14 @@ struct conn_key {
 	__s32 fd;
 };
 
+/* A read that later writes are attributed to. */
+struct cause {
+	__u64 gen;
+	__u64 ts; /* exit of the read */
+	__s32 fd;
+	__u32 kind; /* enum weft_cause_kind, 0: none */
+};
+
 struct conn_state {
 	__u64 gen;
 	__u64 offset[2]; /* next byte offset per direction */
@@ -74,6 +82,7 @@ struct conn_state {
 	__u16 role;      /* enum weft_role, kept for the TLS generation */
 	__u16 tls;       /* OpenSSL seen on it: socket bytes are ciphertext */
 	__u64 tls_offset[2]; /* plaintext offsets per direction */
+	struct cause connect_cause; /* consumed by the first egress */
 };
 
 struct {
@@ -125,6 +134,60 @@ struct {
 	__type(value, __u8);
 } procs_seen SEC(".maps");
 
+/* ---- attribution state ------------------------------------------------ */
+
+/* Per thread: its last socket read since its event loop last woke
+ * (cleared at epoll_wait/poll/select). Used for processes that are not Go. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct cause);
+} thread_cause SEC(".maps");
+
+/* Go processes, registered by user space with the offsets read from the
+ * binary (DWARF, or a table per Go version). */
+struct go_offsets {
+	__s32 tls_g;       /* offset of the g pointer from fsbase (-8) */
+	__u32 goid;        /* runtime.g.goid */
+	__u32 parent_goid; /* runtime.g.parentGoid, 0: unknown */
+	__u32 pconn_conn;  /* net/http.persistConn.conn (a net.Conn) */
+	__u32 netfd_sysfd; /* net.netFD.pfd.Sysfd */
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct go_offsets);
+} go_procs SEC(".maps");
+
+struct go_key {
+	__u32 tgid;
+	__u32 _pad;
+	__u64 goid;
+};
+
+/* Per goroutine: its last socket read. goids are never reused within a
+ * process, so a stale entry only waits for the LRU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct go_key);
+	__type(value, struct cause);
+} go_cause SEC(".maps");
+
+/* Per connection: the cause a Go request hand-off ((*persistConn).roundTrip
+ * on the caller's goroutine) left for the next write on it, made by the
+ * connection's own writeLoop goroutine. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct conn_key);
+	__type(value, struct cause);
+} fd_cause SEC(".maps");
+
 #define MAX_ARGV 256
 #define MAX_ENV (MAX_CAPTURE - MAX_ARGV)
 
@@ -137,6 +200,7 @@ const enum weft_role *unused_role __attribute__((unused));
 const enum weft_direction *unused_direction __attribute__((unused));
 const enum weft_data_op *unused_data_op __attribute__((unused));
 const enum weft_proto *unused_proto __attribute__((unused));
+const enum weft_cause_kind *unused_cause_kind __attribute__((unused));
 
 static __always_inline bool is_self(__u64 pid_tgid)
 {
@@ -306,6 +370,95 @@ static __always_inline void announce_process(__u32 tgid)
 	output(ev, sizeof(*ev) + size);
 }
 
+/* current_goid reads the running goroutine's id (and its parent's) from
+ * the g that Go keeps in thread-local storage. */
+static __always_inline bool current_goid(struct go_offsets *o, __u64 *goid, __u64 *parent)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	__u64 fsbase = BPF_CORE_READ(task, thread.fsbase);
+	__u64 g = 0;
+	if (!fsbase || bpf_probe_read_user(&g, sizeof(g), (void *)(fsbase + (__s64)o->tls_g)) || !g)
+		return false;
+	if (bpf_probe_read_user(goid, sizeof(*goid), (void *)(g + o->goid)) || !*goid)
+		return false;
+	*parent = 0;
+	if (o->parent_goid)
+		bpf_probe_read_user(parent, sizeof(*parent), (void *)(g + o->parent_goid));
+	return true;
+}
+
+/* goroutine_cause finds the last read of the running goroutine, else of
+ * the goroutine that started it. */
+static __always_inline bool goroutine_cause(struct go_offsets *o, __u32 tgid, struct cause *out)
+{
+	struct go_key k = {.tgid = tgid};
+	__u64 parent = 0;
+	if (!current_goid(o, &k.goid, &parent))
+		return false;
+	struct cause *c = bpf_map_lookup_elem(&go_cause, &k);
+	if (!c && parent) {
+		k.goid = parent;
+		c = bpf_map_lookup_elem(&go_cause, &k);
+	}
+	if (!c)
+		return false;
+	*out = *c;
+	out->kind = CAUSE_GOROUTINE;
+	return true;
+}
+
+/* current_cause is what a request this thread starts now is attributed to. */
+static __always_inline bool current_cause(__u64 id, struct cause *out)
+{
+	struct go_offsets *o = bpf_map_lookup_elem(&go_procs, &(__u32){id >> 32});
+	if (o)
+		return goroutine_cause(o, id >> 32, out);
+	struct cause *c = bpf_map_lookup_elem(&thread_cause, &id);
+	if (!c)
+		return false;
+	*out = *c;
+	return true;
+}
+
+/* remember_read makes a TCP read the cause of what this thread (or, in Go,
+ * goroutine) writes next. */
+static __always_inline void remember_read(__u64 id, struct conn_key *key, struct conn_state *st, __u64 ts)
+{
+	struct cause c = {.gen = st->gen, .ts = ts, .fd = key->fd, .kind = CAUSE_THREAD};
+	struct go_offsets *o = bpf_map_lookup_elem(&go_procs, &key->tgid);
+	if (!o) {
+		bpf_map_update_elem(&thread_cause, &id, &c, BPF_ANY);
+		return;
+	}
+	struct go_key k = {.tgid = key->tgid};
+	__u64 parent = 0;
+	if (current_goid(o, &k.goid, &parent))
+		bpf_map_update_elem(&go_cause, &k, &c, BPF_ANY);
+}
+
+/* egress_cause fills the cause of a write on a connection this process
+ * did not accept: a Go hand-off left on the fd, the goroutine's or the
+ * thread's last read, or for a connection's first write the read its
+ * connect followed. */
+static __always_inline void egress_cause(__u64 id, struct weft_data_event *ev, struct conn_key *key, struct conn_state *st)
+{
+	struct cause c = {};
+	struct cause *h = bpf_map_lookup_elem(&fd_cause, key);
+	if (h) {
+		c = *h;
+		bpf_map_delete_elem(&fd_cause, key);
+	} else if (st->connect_cause.kind) {
+		c = st->connect_cause;
+		st->connect_cause.kind = CAUSE_NONE;
+	} else if (!current_cause(id, &c)) {
+		c.kind = CAUSE_NONE;
+	}
+	ev->cause_kind = c.kind;
+	ev->cause_fd = c.fd;
+	ev->cause_gen = c.gen;
+	ev->cause_ts = c.ts;
+}
+
 /* track starts following a socket fd that connect or accept just made. */
 static __always_inline void track(__s32 fd, __u16 role)
 {
@@ -321,6 +474,8 @@ static __always_inline void track(__s32 fd, __u16 role)
 	if (old)
 		emit_close(&key, old);
 	struct conn_state st = {.gen = bpf_ktime_get_ns(), .sock = (__u64)sock, .proto = proto, .role = role};
+	if (role == ROLE_CLIENT && current_cause(bpf_get_current_pid_tgid(), &st.connect_cause))
+		st.connect_cause.kind = CAUSE_CONNECT;
 	bpf_map_update_elem(&conns, &key, &st, BPF_ANY);
 	announce_process(key.tgid);
 	emit_open(&key, st.gen, sk, role, proto, 0);
@@ -462,7 +617,11 @@ static __always_inline void emit_chunk(struct args *args, struct conn_key *key, 
 	ev->op = args->op;
 	ev->proto = st->proto;
 	ev->tls = tls;
-	ev->_pad2 = 0;
+	ev->cause_kind = CAUSE_NONE;
+	ev->cause_fd = 0;
+	ev->_pad3 = 0;
+	ev->cause_gen = 0;
+	ev->cause_ts = 0;
 	ev->peer_family = 0;
 	ev->peer_port = 0;
 	__builtin_memset(ev->peer, 0, sizeof(ev->peer));
@@ -480,6 +639,14 @@ static __always_inline void emit_chunk(struct args *args, struct conn_key *key, 
 			peer_from_sockaddr(ev, uaddr);
 		if (!ev->peer_family)
 			peer_from_sock(ev, sk);
+	}
+
+	__u64 id = bpf_get_current_pid_tgid();
+	if (dir == DIR_EGRESS) {
+		if (st->role != ROLE_SERVER)
+			egress_cause(id, ev, key, st);
+	} else if (st->proto == PROTO_TCP) {
+		remember_read(id, key, st, ev->ts_exit_ns);
 	}
 
 	__u32 want = capture_size;
@@ -863,6 +1030,73 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
+/* ---- event loop boundaries ---------------------------------------------- */
+
+/* A thread that waits for events starts a new wake-up: what it read before
+ * caused nothing it does after. */
+static __always_inline void loop_wait(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	bpf_map_delete_elem(&thread_cause, &id);
+}
+
+SEC("tracepoint/syscalls/sys_enter_epoll_wait")
+int enter_epoll_wait(void *ctx) { loop_wait(); return 0; }
+
+SEC("tracepoint/syscalls/sys_enter_epoll_pwait")
+int enter_epoll_pwait(void *ctx) { loop_wait(); return 0; }
+
+SEC("tracepoint/syscalls/sys_enter_epoll_pwait2")
+int enter_epoll_pwait2(void *ctx) { loop_wait(); return 0; }
+
+SEC("tracepoint/syscalls/sys_enter_poll")
+int enter_poll(void *ctx) { loop_wait(); return 0; }
+
+SEC("tracepoint/syscalls/sys_enter_ppoll")
+int enter_ppoll(void *ctx) { loop_wait(); return 0; }
+
+SEC("tracepoint/syscalls/sys_enter_select")
+int enter_select(void *ctx) { loop_wait(); return 0; }
+
+SEC("tracepoint/syscalls/sys_enter_pselect6")
+int enter_pselect6(void *ctx) { loop_wait(); return 0; }
+
+/* ---- Go request hand-off ------------------------------------------------ */
+
+/* net/http.(*persistConn).roundTrip runs on the goroutine that makes the
+ * request and hands it to the connection's writeLoop goroutine: leave the
+ * caller's cause on the connection's fd for that write. Go's register ABI
+ * passes the receiver in AX. */
+SEC("uprobe/go_persistconn_roundtrip")
+int uprobe_go_roundtrip(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct go_offsets *o = bpf_map_lookup_elem(&go_procs, &tgid);
+	if (!o)
+		return 0;
+	__u64 pc = PT_REGS_RC(ctx);
+	__u64 tcpconn = 0, netfd = 0;
+	__s64 sysfd = -1;
+	/* pc.conn is an interface: its data word points at the *net.TCPConn,
+	 * whose first word is the *netFD. */
+	if (bpf_probe_read_user(&tcpconn, sizeof(tcpconn), (void *)(pc + o->pconn_conn + 8)) || !tcpconn)
+		return 0;
+	if (bpf_probe_read_user(&netfd, sizeof(netfd), (void *)tcpconn) || !netfd)
+		return 0;
+	if (bpf_probe_read_user(&sysfd, sizeof(sysfd), (void *)(netfd + o->netfd_sysfd)))
+		return 0;
+	if (sysfd < 0 || sysfd > (1 << 24))
+		return 0;
+	struct conn_key key = {.tgid = tgid, .fd = (__s32)sysfd};
+	struct cause c = {};
+	if (goroutine_cause(o, tgid, &c))
+		bpf_map_update_elem(&fd_cause, &key, &c, BPF_ANY);
+	else
+		bpf_map_delete_elem(&fd_cause, &key);
+	return 0;
+}
+
 SEC("tracepoint/sched/sched_process_exit")
 int process_exit(void *ctx)
 {
@@ -871,6 +1105,7 @@ int process_exit(void *ctx)
 		return 0; /* a thread, not the process */
 	__u32 tgid = id >> 32;
 	bpf_map_delete_elem(&procs_seen, &tgid);
+	bpf_map_delete_elem(&go_procs, &tgid);
 	struct weft_proc_event ev = {.kind = EVENT_PROC_EXIT, .tgid = id >> 32, .ts_ns = bpf_ktime_get_ns()};
 	output(&ev, sizeof(ev));
 	return 0;
@@ -880,8 +1115,12 @@ int process_exit(void *ctx)
 SEC("tracepoint/sched/sched_process_exec")
 int process_exec(void *ctx)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
 	bpf_map_delete_elem(&procs_seen, &tgid);
+	bpf_map_delete_elem(&go_procs, &tgid);
+	if (!is_self(id))
+		announce_process(tgid); /* user space inspects the new binary now */
 	return 0;
 }
 

@@ -1,0 +1,252 @@
+package bpf
+
+import (
+	"debug/buildinfo"
+	"debug/dwarf"
+	"debug/elf"
+	"debug/gosym"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// GoOffsets are the positions in a Go binary's runtime and net/http data
+// the kernel side reads to tell goroutines apart and to follow a request
+// from the goroutine that makes it to the connection that carries it.
+type GoOffsets struct {
+	TLSG       int32  // g pointer, from the thread's fsbase
+	GoID       uint32 // runtime.g.goid
+	ParentGoID uint32 // runtime.g.parentGoid (Go 1.21+)
+	PConnConn  uint32 // net/http.persistConn.conn
+	NetFDSysfd uint32 // net.netFD.pfd.Sysfd
+}
+
+// GoBinary is what weft learnt from a Go executable.
+type GoBinary struct {
+	Version string // "go1.26.8"
+	Offsets GoOffsets
+	From    string // "dwarf" or "table"
+	// RoundTrip is the file offset of net/http.(*persistConn).roundTrip,
+	// 0 when the binary has no net/http client.
+	RoundTrip uint64
+}
+
+// ErrNotGo is returned for an executable that is not a Go program.
+var ErrNotGo = errors.New("not a go binary")
+
+// goTable holds the offsets of stripped binaries by Go minor version,
+// read on 2026-12-03 from the DWARF of a net/http client built with each
+// toolchain (go1.21.13, 1.22.12, 1.23.12, 1.24.13, 1.25.0, 1.26.8);
+// TestGoTableMatchesDWARF checks the running toolchain's row. The net and
+// net/http fields have not moved; runtime.g's have, both ways.
+var goTable = map[string]GoOffsets{
+	"go1.21": {TLSG: -8, GoID: 152, ParentGoID: 272, PConnConn: 80, NetFDSysfd: 16},
+	"go1.22": {TLSG: -8, GoID: 152, ParentGoID: 272, PConnConn: 80, NetFDSysfd: 16},
+	"go1.23": {TLSG: -8, GoID: 160, ParentGoID: 280, PConnConn: 80, NetFDSysfd: 16},
+	"go1.24": {TLSG: -8, GoID: 160, ParentGoID: 280, PConnConn: 80, NetFDSysfd: 16},
+	"go1.25": {TLSG: -8, GoID: 152, ParentGoID: 272, PConnConn: 80, NetFDSysfd: 16},
+	"go1.26": {TLSG: -8, GoID: 152, ParentGoID: 280, PConnConn: 80, NetFDSysfd: 16},
+}
+
+const roundTripSymbol = "net/http.(*persistConn).roundTrip"
+
+// IsGoExecutable reports cheaply whether path is a Go program: it has the
+// build info section every Go linker writes.
+func IsGoExecutable(path string) bool {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return f.Section(".go.buildinfo") != nil
+}
+
+// InspectGo reads a Go executable's version, the offsets the kernel side
+// needs (from DWARF when present, else from goTable) and where its
+// net/http hand-off function is.
+func InspectGo(path string) (*GoBinary, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer f.Close()
+	if f.Section(".go.buildinfo") == nil {
+		return nil, ErrNotGo
+	}
+	if f.Machine != elf.EM_X86_64 {
+		return nil, fmt.Errorf("%s: go on %v: only amd64 is supported", path, f.Machine)
+	}
+	bi, err := buildinfo.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read go build info of %s: %w", path, err)
+	}
+	b := &GoBinary{Version: bi.GoVersion}
+	if off, err := tlsGOffset(f); err != nil {
+		return nil, err
+	} else if d, derr := f.DWARF(); derr == nil {
+		if b.Offsets, err = dwarfOffsets(d); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		b.Offsets.TLSG, b.From = off, "dwarf"
+	} else {
+		o, ok := goTable[minorVersion(bi.GoVersion)]
+		if !ok {
+			return nil, fmt.Errorf("%s: stripped %s binary: no offsets for this go version (covered: go1.21 to go1.26, or any version with DWARF)", path, bi.GoVersion)
+		}
+		b.Offsets, b.From = o, "table"
+		b.Offsets.TLSG = off
+	}
+	b.RoundTrip, err = funcFileOffset(f, roundTripSymbol)
+	if err != nil && !errors.Is(err, errNoFunc) {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return b, nil
+}
+
+// minorVersion turns "go1.26.8" (or "go1.26rc1") into "go1.26".
+func minorVersion(v string) string {
+	parts := strings.SplitN(strings.TrimPrefix(v, "go"), ".", 3)
+	if len(parts) < 2 {
+		return v
+	}
+	minor := parts[1]
+	if i := strings.IndexFunc(minor, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
+		minor = minor[:i]
+	}
+	return "go" + parts[0] + "." + minor
+}
+
+// tlsGOffset is where runtime.tlsg sits from the thread pointer. A Go
+// linker placing only the g slot in the TLS block puts it at -8; a
+// binary with other thread-local data (cgo with C __thread variables)
+// is not supported, rather than read at a guessed place.
+func tlsGOffset(f *elf.File) (int32, error) {
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_TLS && p.Memsz > 8 {
+			return 0, fmt.Errorf("thread-local block of %d bytes: the goroutine slot's place is unknown", p.Memsz)
+		}
+	}
+	return -8, nil
+}
+
+// dwarfOffsets reads the field offsets from the binary's own type info.
+func dwarfOffsets(d *dwarf.Data) (GoOffsets, error) {
+	want := map[string]map[string]int64{
+		"runtime.g":            {"goid": -1, "parentGoid": -1},
+		"net/http.persistConn": {"conn": -1},
+		"net.netFD":            {"pfd": -1},
+		"internal/poll.FD":     {"Sysfd": -1},
+	}
+	found := 0
+	r := d.Reader()
+	for found < len(want) {
+		e, err := r.Next()
+		if err != nil {
+			return GoOffsets{}, fmt.Errorf("read dwarf: %w", err)
+		}
+		if e == nil {
+			break
+		}
+		if e.Tag != dwarf.TagStructType {
+			if e.Children && e.Tag != dwarf.TagCompileUnit {
+				r.SkipChildren()
+			}
+			continue
+		}
+		name, _ := e.Val(dwarf.AttrName).(string)
+		fields, ok := want[name]
+		if !ok || !e.Children {
+			if e.Children {
+				r.SkipChildren()
+			}
+			continue
+		}
+		for {
+			m, err := r.Next()
+			if err != nil || m == nil || m.Tag == 0 {
+				break
+			}
+			fname, _ := m.Val(dwarf.AttrName).(string)
+			if _, ok := fields[fname]; ok {
+				if off, ok := m.Val(dwarf.AttrDataMemberLoc).(int64); ok {
+					fields[fname] = off
+				}
+			}
+			if m.Children {
+				r.SkipChildren()
+			}
+		}
+		found++
+	}
+	get := func(t, f string) (uint32, error) {
+		v := want[t][f]
+		if v < 0 {
+			return 0, fmt.Errorf("dwarf: no %s.%s", t, f)
+		}
+		return uint32(v), nil
+	}
+	var o GoOffsets
+	var err error
+	if o.GoID, err = get("runtime.g", "goid"); err != nil {
+		return o, err
+	}
+	o.ParentGoID, _ = get("runtime.g", "parentGoid") // absent before Go 1.21
+	// A binary without net/http's client keeps the table's layout for the
+	// fields it does not have: nothing will read them.
+	o.PConnConn, _ = get("net/http.persistConn", "conn")
+	pfd, _ := get("net.netFD", "pfd")
+	sysfd, _ := get("internal/poll.FD", "Sysfd")
+	o.NetFDSysfd = pfd + sysfd
+	return o, nil
+}
+
+var errNoFunc = errors.New("function not found")
+
+// funcFileOffset finds a function's entry as a file offset, from the
+// symbol table or, in a stripped binary, from .gopclntab (which Go keeps
+// for its own stack traces).
+func funcFileOffset(f *elf.File, name string) (uint64, error) {
+	addr := uint64(0)
+	if syms, err := f.Symbols(); err == nil {
+		for _, s := range syms {
+			if s.Name == name && elf.ST_TYPE(s.Info) == elf.STT_FUNC {
+				addr = s.Value
+				break
+			}
+		}
+	}
+	if addr == 0 {
+		tab, err := pclnTable(f)
+		if err != nil {
+			return 0, err
+		}
+		fn := tab.LookupFunc(name)
+		if fn == nil {
+			return 0, errNoFunc
+		}
+		addr = fn.Entry
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 && addr >= p.Vaddr && addr < p.Vaddr+p.Memsz {
+			return addr - p.Vaddr + p.Off, nil
+		}
+	}
+	return 0, fmt.Errorf("%s at %#x is in no executable segment", name, addr)
+}
+
+func pclnTable(f *elf.File) (*gosym.Table, error) {
+	s := f.Section(".gopclntab")
+	text := f.Section(".text")
+	if s == nil || text == nil {
+		return nil, errNoFunc
+	}
+	data, err := s.Data()
+	if err != nil {
+		return nil, fmt.Errorf("read .gopclntab: %w", err)
+	}
+	tab, err := gosym.NewTable(nil, gosym.NewLineTable(data, text.Addr))
+	if err != nil {
+		return nil, fmt.Errorf("parse .gopclntab: %w", err)
+	}
+	return tab, nil
+}

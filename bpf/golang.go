@@ -1,0 +1,161 @@
+package bpf
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+)
+
+// GoRuntime makes Go processes attributable: it registers each one's
+// goroutine offsets with the kernel side, so socket reads are remembered
+// per goroutine rather than per thread, and hooks net/http's client
+// hand-off ((*persistConn).roundTrip, once per executable file) so a
+// request written by a connection's writeLoop goroutine is attributed to
+// the goroutine that made it. One uprobe trap per client request; no
+// uretprobes (they corrupt Go stacks).
+type GoRuntime struct {
+	procs *ebpf.Map
+	prog  *ebpf.Program
+	log   *slog.Logger
+
+	// pids is owned by the event goroutine (Observe, Forget, IsGo).
+	pids map[uint32]struct{}
+
+	mu    sync.Mutex
+	files map[fileID]link.Link // nil value: inspected, nothing to hook
+	work  chan uint32
+	quit  chan struct{}
+	done  chan struct{}
+
+	registered atomic.Uint64 // Go processes registered with the kernel side
+	failed     atomic.Uint64 // Go processes weft could not track
+	dropped    atomic.Uint64 // notices lost to a full queue
+	hooked     atomic.Int64  // executables with the hand-off uprobe
+}
+
+func newGoRuntime(objs *weftObjects, log *slog.Logger) *GoRuntime {
+	g := &GoRuntime{procs: objs.GoProcs, prog: objs.UprobeGoRoundtrip, log: log,
+		pids: map[uint32]struct{}{}, files: map[fileID]link.Link{},
+		work: make(chan uint32, 1024), quit: make(chan struct{}), done: make(chan struct{})}
+	go g.run()
+	return g
+}
+
+// Observe is told of every new (or newly exec'd) process on the event
+// goroutine. A Go process is known as one at once, before its offsets are
+// registered: until then its events carry no goroutine cause, and thread
+// causes, wrong for Go, are ignored (see IsGo).
+func (g *GoRuntime) Observe(pid uint32) {
+	if !IsGoExecutable(fmt.Sprintf("/proc/%d/exe", pid)) {
+		delete(g.pids, pid) // exec'd into something else
+		return
+	}
+	g.pids[pid] = struct{}{}
+	select {
+	case g.work <- pid:
+	default:
+		g.dropped.Add(1)
+	}
+}
+
+// Forget drops an exited process.
+func (g *GoRuntime) Forget(pid uint32) {
+	delete(g.pids, pid)
+}
+
+// ScanAll observes every running process: Go servers started before weft.
+func (g *GoRuntime) ScanAll() {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if pid, err := strconv.ParseUint(e.Name(), 10, 32); err == nil {
+			g.Observe(uint32(pid))
+		}
+	}
+}
+
+// IsGo reports whether pid runs a Go program. Event goroutine only.
+func (g *GoRuntime) IsGo(pid uint32) bool {
+	_, ok := g.pids[pid]
+	return ok
+}
+
+func (g *GoRuntime) run() {
+	defer close(g.done)
+	for {
+		select {
+		case <-g.quit:
+			return
+		case pid := <-g.work:
+			if err := g.register(pid); err != nil {
+				g.failed.Add(1)
+				g.log.Info("go process not tracked by goroutine: its outgoing calls stay roots", "pid", pid, "err", err)
+			}
+		}
+	}
+}
+
+// register reads pid's executable and tells the kernel side its offsets.
+func (g *GoRuntime) register(pid uint32) error {
+	path := fmt.Sprintf("/proc/%d/exe", pid)
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return nil // gone already: nothing to track
+	}
+	bin, err := InspectGo(path)
+	if err != nil {
+		return err
+	}
+	id := fileID{dev: st.Dev, ino: st.Ino}
+	g.mu.Lock()
+	_, seen := g.files[id]
+	if !seen {
+		var l link.Link
+		if bin.RoundTrip != 0 {
+			ex, err := link.OpenExecutable(path)
+			if err == nil {
+				l, err = ex.Uprobe(roundTripSymbol, g.prog, &link.UprobeOptions{Address: bin.RoundTrip})
+			}
+			if err != nil {
+				g.mu.Unlock()
+				return fmt.Errorf("attach uprobe %s: %w", roundTripSymbol, err)
+			}
+			g.hooked.Add(1)
+		}
+		g.files[id] = l
+	}
+	g.mu.Unlock()
+	o := bin.Offsets
+	v := weftGoOffsets{TlsG: o.TLSG, Goid: o.GoID, ParentGoid: o.ParentGoID, PconnConn: o.PConnConn, NetfdSysfd: o.NetFDSysfd}
+	if err := g.procs.Put(pid, &v); err != nil {
+		return fmt.Errorf("register go process: %w", err)
+	}
+	g.registered.Add(1)
+	g.log.Debug("go process tracked by goroutine", "pid", pid, "go", bin.Version, "offsets", bin.From, "http_client_hook", bin.RoundTrip != 0)
+	return nil
+}
+
+// Registered, Failed, Dropped and Hooked are for metrics.
+func (g *GoRuntime) Registered() uint64 { return g.registered.Load() }
+func (g *GoRuntime) Failed() uint64    { return g.failed.Load() }
+func (g *GoRuntime) Dropped() uint64   { return g.dropped.Load() }
+func (g *GoRuntime) Hooked() int64     { return g.hooked.Load() }
+
+func (g *GoRuntime) close() {
+	close(g.quit)
+	<-g.done
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, l := range g.files {
+		if l != nil {
+			l.Close()
+		}
+	}
+	clear(g.files)
+}
