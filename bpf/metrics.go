@@ -46,8 +46,31 @@ func (t *Tracer) RegisterMetrics(m metric.Meter) error {
 	if err != nil {
 		return err
 	}
+	goProcs, err := m.Int64ObservableCounter("weft_bpf_go_processes",
+		metric.WithDescription("Go processes registered for goroutine tracking (result=tracked), or that could not be (result=failed: their calls stay roots unless a time rule decides)."))
+	if err != nil {
+		return err
+	}
+	goDrop, err := m.Int64ObservableCounter("weft_bpf_go_notices_dropped",
+		metric.WithDescription("New-process notices dropped because Go runtime inspection was behind (those processes are not tracked by goroutine)."))
+	if err != nil {
+		return err
+	}
+	goHooked, err := m.Int64ObservableGauge("weft_bpf_go_http_client_hooks",
+		metric.WithDescription("Go executables with the net/http client hand-off uprobe attached."))
+	if err != nil {
+		return err
+	}
+	tracked := metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "tracked")))
+	failed := metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "failed")))
 	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		o.ObserveInt64(recv, int64(t.Received()))
+		if g := t.golang; g != nil {
+			o.ObserveInt64(goProcs, int64(g.Registered()), tracked)
+			o.ObserveInt64(goProcs, int64(g.Failed()), failed)
+			o.ObserveInt64(goDrop, int64(g.Dropped()))
+			o.ObserveInt64(goHooked, g.Hooked())
+		}
 		if t.ssl != nil {
 			o.ObserveInt64(libs, t.ssl.Attached())
 			o.ObserveInt64(sslFail, int64(t.ssl.Failed()))
@@ -70,6 +93,6 @@ func (t *Tracer) RegisterMetrics(m metric.Meter) error {
 			o.ObserveInt64(lost, int64(n), metric.WithAttributes(attribute.String("cpu", strconv.Itoa(cpu))))
 		}
 		return nil
-	}, lost, recv, bad, libs, sslFail, sslDrop, unmapped)
+	}, lost, recv, bad, libs, sslFail, sslDrop, unmapped, goProcs, goDrop, goHooked)
 	return err
 }

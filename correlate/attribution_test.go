@@ -8,6 +8,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/weftrace/weft/conn"
 	"github.com/weftrace/weft/protocols"
 )
 
@@ -56,7 +57,11 @@ func (a attribution) String() string {
 
 // simulate runs requests requests at the given concurrency through the
 // join stage and grades the server's downstream client spans.
-func simulate(tb testing.TB, model runtimeModel, concurrency, requests int, seed uint64) attribution {
+//
+// With causes, every call carries the cause the kernel gives it (the
+// request's read; for a second, sequential call the first call's response
+// read), and each request makes that second call too.
+func simulate(tb testing.TB, model runtimeModel, concurrency, requests int, seed uint64, causes bool) attribution {
 	rng := rand.New(rand.NewPCG(seed, 0))
 	app := tproc{500, "app"}
 	var exs []*protocols.Exchange
@@ -86,12 +91,30 @@ func simulate(tb testing.TB, model runtimeModel, concurrency, requests int, seed
 				callR, respW = callW, readT
 			}
 			path := fmt.Sprintf("/%d", i)
+			call := out.cli(seq+1, "/call"+path, side{start: callStart, end: callEnd, reqTID: callW, respTID: callR})
 			exs = append(exs,
 				in.cli(seq, "/req"+path, side{start: t - 0.02, end: end + 0.02, reqTID: 1, respTID: 1}),
 				in.srv(seq, "/req"+path, side{start: t, end: end, reqTID: readT, respTID: respW}),
-				out.cli(seq+1, "/call"+path, side{start: callStart, end: callEnd, reqTID: callW, respTID: callR}),
+				call,
 				out.srv(seq+1, "/call"+path, side{start: callStart + 0.02, end: callEnd - 0.02, reqTID: 7, respTID: 7}),
 			)
+			if causes {
+				kind := conn.CauseThread
+				if model == modelGo || model == modelGoTrusted {
+					kind = conn.CauseGoroutine
+				}
+				call.RequestCause = conn.Cause{Kind: kind, FD: in.server.ID.FD, Gen: in.server.ID.Gen, At: ms(t)}
+				// A second call on the same connection, caused by the
+				// first one's response.
+				c2Start := callEnd + u(0.01, 0.1)
+				c2End := c2Start + u(0.5, 2)
+				seq += 10
+				call2 := out.cli(seq, "/call"+path, side{start: c2Start, end: c2End, reqTID: tid(w), respTID: tid(w)})
+				call2.RequestCause = conn.Cause{Kind: kind, FD: out.client.ID.FD, Gen: out.client.ID.Gen, At: ms(callEnd)}
+				exs = append(exs, call2, out.srv(seq, "/call"+path, side{start: c2Start + 0.02, end: c2End - 0.02, reqTID: 7, respTID: 7}))
+				end = c2End + u(0.05, 0.5)
+				exs[len(exs)-5].End, exs[len(exs)-6].End = ms(end), ms(end+0.02)
+			}
 			t = end + u(0.01, 1)
 		}
 	}
@@ -128,7 +151,11 @@ func simulate(tb testing.TB, model runtimeModel, concurrency, requests int, seed
 			a.wrong++
 		}
 	}
-	if a.calls != requests {
+	want := requests
+	if causes {
+		want *= 2
+	}
+	if a.calls != want {
 		tb.Fatalf("%d calls graded of %d", a.calls, requests)
 	}
 	return a
@@ -142,7 +169,7 @@ func simulate(tb testing.TB, model runtimeModel, concurrency, requests int, seed
 func TestAttributionAccuracy(t *testing.T) {
 	for _, model := range []runtimeModel{modelGo, modelThreads, modelEventLoop, modelGoTrusted} {
 		for _, conc := range []int{1, 8, 64} {
-			a := simulate(t, model, conc, 2000, 1)
+			a := simulate(t, model, conc, 2000, 1, false)
 			t.Logf("%-10s concurrency %2d: %v", model, conc, a)
 			switch {
 			case model == modelGoTrusted:
@@ -168,17 +195,34 @@ func TestAttributionAccuracy(t *testing.T) {
 // BenchmarkAttribution reports the same measurement as metrics (right%,
 // wrong%, root%) and the join stage's cost per exchange.
 func BenchmarkAttribution(b *testing.B) {
+	for _, causes := range []bool{false, true} {
+		for _, model := range []runtimeModel{modelGo, modelThreads, modelEventLoop} {
+			for _, conc := range []int{1, 8, 64} {
+				b.Run(fmt.Sprintf("causes=%v/%s/c=%d", causes, model, conc), func(b *testing.B) {
+					var a attribution
+					for b.Loop() {
+						a = simulate(b, model, conc, 2000, 1, causes)
+					}
+					b.ReportMetric(a.pct(a.right), "right%")
+					b.ReportMetric(a.pct(a.wrong), "wrong%")
+					b.ReportMetric(a.pct(a.root), "root%")
+				})
+			}
+		}
+	}
+}
+
+// TestAttributionByCause: with the kernel's causes, every call of every
+// runtime model is nested right at any concurrency, the second of two
+// sequential calls included.
+func TestAttributionByCause(t *testing.T) {
 	for _, model := range []runtimeModel{modelGo, modelThreads, modelEventLoop} {
 		for _, conc := range []int{1, 8, 64} {
-			b.Run(fmt.Sprintf("%s/c=%d", model, conc), func(b *testing.B) {
-				var a attribution
-				for b.Loop() {
-					a = simulate(b, model, conc, 2000, 1)
-				}
-				b.ReportMetric(a.pct(a.right), "right%")
-				b.ReportMetric(a.pct(a.wrong), "wrong%")
-				b.ReportMetric(a.pct(a.root), "root%")
-			})
+			a := simulate(t, model, conc, 2000, 1, true)
+			t.Logf("%-10s concurrency %2d: %v", model, conc, a)
+			if a.right != a.calls {
+				t.Errorf("%s at %d with causes: %v, want all right", model, conc, a)
+			}
 		}
 	}
 }

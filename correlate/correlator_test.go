@@ -522,13 +522,18 @@ func TestRegisterMetrics(t *testing.T) {
 		"weft_correlate_unconverted_exchanges{protocol=dns}":     2,
 		"weft_correlate_unconverted_exchanges{protocol=unknown}": 2,
 		// The join stage's, zero here (TestJoinMetrics counts them).
-		"weft_correlate_pairs{when=in_time}":                        0,
-		"weft_correlate_pairs{when=late}":                           0,
-		"weft_correlate_nested_client_spans{rule=thread}":           0,
-		"weft_correlate_nested_client_spans{rule=single_in_flight}": 0,
-		"weft_correlate_unattributed_client_spans":                  0,
-		"weft_correlate_join_evicted_spans":                         0,
-		"weft_correlate_service_graph_dropped_edges":                0,
+		"weft_correlate_pairs{when=in_time}":                                  0,
+		"weft_correlate_pairs{when=late}":                                     0,
+		"weft_correlate_nested_client_spans{rule=thread}":                     0,
+		"weft_correlate_nested_client_spans{rule=single_in_flight}":           0,
+		"weft_correlate_nested_client_spans{rule=cause}":                      0,
+		"weft_correlate_unattributed_client_spans":                            0,
+		"weft_correlate_cause_undecided_client_spans{reason=ambiguous}":       0,
+		"weft_correlate_cause_undecided_client_spans{reason=no_exchange}":     0,
+		"weft_correlate_cause_undecided_client_spans{reason=outside_request}": 0,
+		"weft_correlate_cause_undecided_client_spans{reason=root_chain}":      0,
+		"weft_correlate_join_evicted_spans":                                   0,
+		"weft_correlate_service_graph_dropped_edges":                          0,
 	}
 	for k, v := range want {
 		if got[k] != v {

@@ -107,6 +107,15 @@ type node struct {
 	keyed bool
 	proc  *procState // nil without a connection
 
+	// conn is the connection the exchange moved on (cause.go), cause the
+	// read the kernel attributes a client request to.
+	conn        connRef
+	connIndexed bool
+	cause       conn.Cause
+	// nestedUnder is the server span a client span was nested under, by
+	// any rule, kept until it expires for calls its response led to.
+	nestedUnder *node
+
 	partner  *node // the other end of the same request
 	parent   *node // a local parent in the same pending tree
 	children []*node
@@ -142,13 +151,14 @@ func (n *node) setExt(c spanCtx) { n.ext, n.hasExt = c, true }
 
 // joinStats are the join stage's counters, read by metrics.
 type joinStats struct {
-	pairs        atomic.Uint64 // client and server ends matched
-	latePairs    atomic.Uint64 // matched after one end's tree was emitted
-	byThread     atomic.Uint64 // client spans nested by the thread rule
-	bySingle     atomic.Uint64 // ... by the single-request-in-flight rule
-	unattributed atomic.Uint64 // made while serving, parent undecidable
-	evicted      atomic.Uint64 // settled early: the buffer was full
-	held         atomic.Int64  // spans in the buffer now
+	pairs        atomic.Uint64                   // client and server ends matched
+	latePairs    atomic.Uint64                   // matched after one end's tree was emitted
+	byThread     atomic.Uint64                   // client spans nested by the thread rule
+	byCause      [numCauseOutcomes]atomic.Uint64 // client spans the cause rule judged, by outcome
+	bySingle     atomic.Uint64                   // ... by the single-request-in-flight rule
+	unattributed atomic.Uint64                   // made while serving, parent undecidable
+	evicted      atomic.Uint64                   // settled early: the buffer was full
+	held         atomic.Int64                    // spans in the buffer now
 }
 
 // joiner is the join stage.
@@ -170,6 +180,7 @@ type joiner struct {
 	settled int
 
 	byKey     map[joinKey]*node
+	byConn    map[connRef][]*node
 	procs     map[uint32]*procState
 	lastSweep int64
 }
@@ -185,6 +196,7 @@ func newJoiner(cfg JoinConfig, seed uint64, out func(Span), procs ProcessLookup,
 		peers:    newPeerTable(procs),
 		stats:    stats,
 		byKey:    make(map[joinKey]*node),
+		byConn:   make(map[connRef][]*node),
 		procs:    make(map[uint32]*procState),
 	}
 }
@@ -217,6 +229,10 @@ func (j *joiner) add(ex *protocols.Exchange, s *Span) {
 	}
 	if c := ex.Conn; c != nil && (n.isClient() || n.isServer()) {
 		n.pid, n.reqTID = c.ID.PID, ex.RequestTID
+		j.indexConn(n, c.ID)
+		if n.isClient() {
+			n.cause = ex.RequestCause
+		}
 		n.remote = unmap(c.Tuple.Remote)
 		if n.isServer() {
 			j.peers.learn(unmap(c.Tuple.Local), n.pid, serviceName(&n.span), j.now)
@@ -315,6 +331,7 @@ func (j *joiner) flushAll() {
 	}
 	j.q, j.head, j.settled = nil, 0, 0
 	clear(j.byKey)
+	clear(j.byConn)
 	clear(j.procs)
 	clear(j.peers.m)
 	j.stats.held.Store(0)
@@ -362,6 +379,8 @@ func (j *joiner) expireOldest() {
 	j.q[j.head] = nil
 	j.head++
 	n.expired = true
+	n.nestedUnder = nil
+	j.unindexConn(n)
 	if n.keyed && j.byKey[n.key] == n {
 		delete(j.byKey, n.key)
 	}

@@ -19,6 +19,8 @@ var (
 	whenLate   = metric.WithAttributeSet(attribute.NewSet(whenKey.String("late")))
 	ruleThread = metric.WithAttributeSet(attribute.NewSet(ruleKey.String("thread")))
 	ruleSingle = metric.WithAttributeSet(attribute.NewSet(ruleKey.String("single_in_flight")))
+	ruleCause  = metric.WithAttributeSet(attribute.NewSet(ruleKey.String("cause")))
+	reasonKey  = attribute.Key("reason")
 )
 
 // JoinStats is a snapshot of what the join stage did.
@@ -32,6 +34,11 @@ type JoinStats struct {
 	// a server span of their process, by rule; Unattributed counts those
 	// made while serving that stayed roots because no rule decided.
 	NestedByThread, NestedBySingle, Unattributed uint64
+	// NestedByCause counts client spans nested by the kernel's cause
+	// (cause.go); CauseUndecided those whose cause the rule did not trust,
+	// by reason (causeOutcome strings).
+	NestedByCause  uint64
+	CauseUndecided map[string]uint64
 	// Evicted counts spans settled before their wait ended because the
 	// buffer was full; Held is the number of spans in it now.
 	Evicted uint64
@@ -50,6 +57,8 @@ func (c *Correlator) JoinStats() JoinStats {
 		LatePairs:      s.latePairs.Load(),
 		NestedByThread: s.byThread.Load(),
 		NestedBySingle: s.bySingle.Load(),
+		NestedByCause:  s.byCause[causeNested].Load(),
+		CauseUndecided: causeUndecided(s),
 		Unattributed:   s.unattributed.Load(),
 		Evicted:        s.evicted.Load(),
 		Held:           s.held.Load(),
@@ -57,11 +66,20 @@ func (c *Correlator) JoinStats() JoinStats {
 	}
 }
 
+func causeUndecided(s *joinStats) map[string]uint64 {
+	m := make(map[string]uint64, numCauseOutcomes-1)
+	for o := causeNested + 1; o < numCauseOutcomes; o++ {
+		m[o.String()] = s.byCause[o].Load()
+	}
+	return m
+}
+
 // registerJoinMetrics publishes the join stage's counters and the service
 // graph on m:
 //
 //	weft_correlate_pairs{when=in_time|late}
-//	weft_correlate_nested_client_spans{rule=thread|single_in_flight}
+//	weft_correlate_nested_client_spans{rule=cause|thread|single_in_flight}
+//	weft_correlate_cause_undecided_client_spans{reason=...}
 //	weft_correlate_unattributed_client_spans
 //	weft_correlate_join_evicted_spans
 //	weft_correlate_join_held_spans (gauge)
@@ -93,6 +111,15 @@ func (c *Correlator) registerJoinMetrics(m metric.Meter) error {
 	if err != nil {
 		return err
 	}
+	undecided, err := counter("weft_correlate_cause_undecided_client_spans",
+		"Client spans whose kernel cause did not decide their parent, by reason (then the thread and single-request rules are tried).", "{span}")
+	if err != nil {
+		return err
+	}
+	reasons := map[causeOutcome]metric.ObserveOption{}
+	for o := causeNested + 1; o < numCauseOutcomes; o++ {
+		reasons[o] = metric.WithAttributeSet(attribute.NewSet(reasonKey.String(o.String())))
+	}
 	evicted, err := counter("weft_correlate_join_evicted_spans",
 		"Spans emitted before their join wait ended because the join buffer was full.", "{span}")
 	if err != nil {
@@ -115,12 +142,16 @@ func (c *Correlator) registerJoinMetrics(m metric.Meter) error {
 		o.ObserveInt64(pairs, int64(st.LatePairs), whenLate)
 		o.ObserveInt64(nested, int64(st.NestedByThread), ruleThread)
 		o.ObserveInt64(nested, int64(st.NestedBySingle), ruleSingle)
+		o.ObserveInt64(nested, int64(st.NestedByCause), ruleCause)
+		for r, opt := range reasons {
+			o.ObserveInt64(undecided, int64(c.joinStats.byCause[r].Load()), opt)
+		}
 		o.ObserveInt64(unattributed, int64(st.Unattributed))
 		o.ObserveInt64(evicted, int64(st.Evicted))
 		o.ObserveInt64(dropped, int64(st.DroppedEdges))
 		o.ObserveInt64(held, st.Held)
 		return nil
-	}, pairs, nested, unattributed, evicted, dropped, held)
+	}, pairs, nested, undecided, unattributed, evicted, dropped, held)
 	if err != nil {
 		return fmt.Errorf("register join metrics callback: %w", err)
 	}

@@ -154,7 +154,17 @@ func (j *joiner) nest(c *node) {
 	ev := &c.ev
 	var parent *node
 	var rule *atomic.Uint64
+	if c.cause.Valid() {
+		p, why := j.causeParent(c)
+		if p != nil {
+			parent, rule = p, &j.stats.byCause[causeNested]
+		} else {
+			j.stats.byCause[why].Add(1)
+		}
+	}
 	switch {
+	case parent != nil:
+		// the cause rule decided
 	case c.proc != nil && c.proc.threadTrusted() && ev.sameTID == 1 && contains(ev.byThread, c):
 		parent, rule = ev.byThread, &j.stats.byThread
 	case ev.overlap == 1 && contains(ev.first, c):
@@ -167,8 +177,10 @@ func (j *joiner) nest(c *node) {
 		}
 	case parent.emitted:
 		c.setExt(parent.ctx())
+		c.nestedUnder = parent
 		rule.Add(1)
 	case j.link(c, parent):
+		c.nestedUnder = parent
 		rule.Add(1)
 	default:
 		j.stats.unattributed.Add(1) // a cycle: the candidate hangs below c

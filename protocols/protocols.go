@@ -50,6 +50,9 @@ type Exchange struct {
 	// correlator trusts a process's threads to tell its requests apart only
 	// while both always match.
 	ResponseTID uint32
+	// RequestCause is, for a request this end wrote, the earlier read the
+	// kernel attributes the write to (conn.Cause); zero when none.
+	RequestCause conn.Cause
 
 	// Exactly one of these is set, by Protocol.
 	HTTP     *HTTP         // HTTP1, HTTP2 (and gRPC over HTTP/2)

@@ -16,6 +16,7 @@ type eventSink struct {
 	procs      *procmeta.Cache
 	corr       *correlate.Correlator // its timer runs on Tick
 	ssl        *bpf.OpenSSL          // nil: no TLS discovery
+	golang     *bpf.GoRuntime        // nil: no goroutine tracking
 	clock      *bpf.Clock            // re-synced on the eviction tick: wall clocks step
 	evictEvery int64
 	lastEvict  int64
@@ -50,16 +51,40 @@ func (s *eventSink) Data(ev *bpf.DataEvent, payload []byte) {
 		dir = conn.Ingress
 	}
 	id := conn.ID{PID: ev.Tgid, FD: ev.Fd, Gen: ev.Gen}
+	cause := s.cause(ev)
 	if ev.Proto == bpf.ProtoUDP {
-		s.table.Datagram(id, dir, ev.Len, payload, int64(ev.TsEnterNs), int64(ev.TsExitNs), ev.Tid, ev.PeerAddr())
+		s.table.DatagramCaused(id, dir, ev.Len, payload, int64(ev.TsEnterNs), int64(ev.TsExitNs), ev.Tid, ev.PeerAddr(), cause)
 		return
 	}
-	s.table.Data(id, dir, ev.Offset, ev.Len, payload, int64(ev.TsEnterNs), int64(ev.TsExitNs), ev.Seq, ev.Tid)
+	s.table.DataCaused(id, dir, ev.Offset, ev.Len, payload, int64(ev.TsEnterNs), int64(ev.TsExitNs), ev.Seq, ev.Tid, cause)
+}
+
+// cause is the read the kernel tied a write to. In a Go process threads
+// run any goroutine, so only a goroutine's own cause counts there.
+func (s *eventSink) cause(ev *bpf.DataEvent) conn.Cause {
+	var k conn.CauseKind
+	switch ev.CauseKind {
+	case bpf.CauseThread:
+		k = conn.CauseThread
+	case bpf.CauseConnect:
+		k = conn.CauseConnect
+	case bpf.CauseGoroutine:
+		k = conn.CauseGoroutine
+	default:
+		return conn.Cause{}
+	}
+	if k != conn.CauseGoroutine && s.golang != nil && s.golang.IsGo(ev.Tgid) {
+		return conn.Cause{}
+	}
+	return conn.Cause{Kind: k, FD: ev.CauseFd, Gen: ev.CauseGen, At: int64(ev.CauseTs)}
 }
 
 func (s *eventSink) ProcessExit(ev *bpf.ProcEvent) {
 	s.table.ProcessExit(ev.Tgid, int64(ev.TsNs))
 	s.procs.Forget(ev.Tgid)
+	if s.golang != nil {
+		s.golang.Forget(ev.Tgid)
+	}
 	if s.ssl != nil {
 		s.ssl.Notify(ev.Tgid, true)
 	}
@@ -67,6 +92,9 @@ func (s *eventSink) ProcessExit(ev *bpf.ProcEvent) {
 
 func (s *eventSink) ProcessInfo(ev *bpf.ProcInfoEvent, argv, env []byte) {
 	s.procs.ObserveBlocks(ev.Tgid, ev.CommString(), argv, env)
+	if s.golang != nil {
+		s.golang.Observe(ev.Tgid)
+	}
 	if s.ssl != nil {
 		s.ssl.Notify(ev.Tgid, false)
 	}

@@ -90,7 +90,7 @@ func serve(cfg config, log *slog.Logger) error {
 	}
 	defer stopHTTP()
 
-	events := &eventSink{table: table, procs: procs, corr: corr, ssl: tracer.OpenSSL(), clock: clock, evictEvery: int64(time.Second)}
+	events := &eventSink{table: table, procs: procs, corr: corr, ssl: tracer.OpenSSL(), golang: tracer.Go(), clock: clock, evictEvery: int64(time.Second)}
 	done := make(chan error, 1)
 	go func() { done <- tracer.Run(events) }()
 	log.Info("weft ready", "exporter", cfg.exporter.ResolvedExporter(), "endpoint", cfg.exporter.ResolvedEndpoint(), "http", cfg.httpAddr)

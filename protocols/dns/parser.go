@@ -106,7 +106,7 @@ func (p *Parser) datagram(s *conn.Segment) {
 	if !known(peer) {
 		peer = p.info.Tuple.Remote
 	}
-	p.handle(s.Dir, peer, false, at{start: moved(s), end: s.End, seq: s.Seq, tid: s.TID})
+	p.handle(s.Dir, peer, false, at{start: moved(s), end: s.End, seq: s.Seq, tid: s.TID, cause: s.Cause})
 }
 
 // known reports whether ap names a peer: an unconnected socket's remote
@@ -120,6 +120,7 @@ func known(ap netip.AddrPort) bool {
 type at struct {
 	start, end int64
 	seq, tid   uint32
+	cause      conn.Cause
 }
 
 // moved is when the bytes of s moved: a write's when it began, a read's by
@@ -172,7 +173,7 @@ func (p *Parser) handle(d conn.Direction, peer netip.AddrPort, tcp bool, t at) {
 	}
 	p.pend.add(query{
 		id: m.id, qtype: m.qtype, dir: d, tcp: tcp, name: p.intern(p.name), peer: peer,
-		start: t.start, deadline: t.start + p.timeout, seq: t.seq, tid: t.tid,
+		start: t.start, deadline: t.start + p.timeout, seq: t.seq, tid: t.tid, cause: t.cause,
 	}, p.opts.MaxPending)
 }
 
@@ -207,15 +208,16 @@ func (p *Parser) emit(q *query, end int64, rtid uint32, m *message) {
 		role = conn.RoleClient
 	}
 	p.ex = protocols.Exchange{
-		Conn:        p.info,
-		Role:        role,
-		Protocol:    protocols.DNS,
-		Start:       q.start,
-		End:         max(end, q.start),
-		RequestSeq:  q.seq,
-		RequestTID:  q.tid,
-		ResponseTID: rtid,
-		DNS:         &p.dns,
+		Conn:         p.info,
+		Role:         role,
+		Protocol:     protocols.DNS,
+		Start:        q.start,
+		End:          max(end, q.start),
+		RequestSeq:   q.seq,
+		RequestTID:   q.tid,
+		ResponseTID:  rtid,
+		RequestCause: q.cause,
+		DNS:          &p.dns,
 	}
 	p.stats.Exchanges.Add(1)
 	p.sink(&p.ex)

@@ -18,6 +18,7 @@ type query struct {
 	start    int64 // when its first send moved
 	deadline int64
 	seq, tid uint32
+	cause    conn.Cause
 }
 
 // pending holds one connection's waiting queries: an unordered set,

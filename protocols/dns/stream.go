@@ -67,7 +67,7 @@ func (p *Parser) data(s *conn.Segment) {
 	for i := 0; i < len(b) && f.st != fLost; {
 		if f.st == fLen {
 			if f.nlen == 0 {
-				f.at = at{start: moved(s), seq: s.Seq + uint32(i), tid: s.TID}
+				f.at = at{start: moved(s), seq: s.Seq + uint32(i), tid: s.TID, cause: s.Cause}
 			}
 			f.prefix[f.nlen] = b[i]
 			f.nlen++

@@ -43,6 +43,7 @@ type side struct {
 	start int64
 	seq   uint32
 	tid   uint32
+	cause conn.Cause
 	// lastEnd is the End of the last segment carrying the message's bytes.
 	lastEnd int64
 	reqID   uint64 // request side: the request whose body is flowing
@@ -58,6 +59,7 @@ type request struct {
 	bodySize                           int64
 	start                              int64
 	seq, tid                           uint32
+	cause                              conn.Cause
 	head, connect                      bool
 }
 
@@ -279,7 +281,7 @@ func (p *Parser) head(d conn.Direction, s *conn.Segment, i int) int {
 		if i == len(b) {
 			return i
 		}
-		sd.seq, sd.tid, sd.start = s.Seq+uint32(i), s.TID, s.End
+		sd.seq, sd.tid, sd.start, sd.cause = s.Seq+uint32(i), s.TID, s.End, s.Cause
 		if d == conn.Egress {
 			// A write's bytes leave when it starts; a read's arrive by
 			// the time it returns, not when the program began waiting.
@@ -334,6 +336,7 @@ func (p *Parser) request(d conn.Direction) {
 		start:   sd.start,
 		seq:     sd.seq,
 		tid:     sd.tid,
+		cause:   sd.cause,
 		head:    m == "HEAD",
 		connect: m == "CONNECT",
 	}
@@ -542,15 +545,16 @@ func (p *Parser) emit(r *request, status int, respBody, end int64) {
 		respTID = p.sides[p.reqDir.Opposite()].tid // set when the status line began
 	}
 	p.ex = protocols.Exchange{
-		Conn:        p.info,
-		Role:        role,
-		Protocol:    protocols.HTTP1,
-		Start:       r.start,
-		End:         end,
-		RequestSeq:  r.seq,
-		RequestTID:  r.tid,
-		ResponseTID: respTID,
-		HTTP:        &p.http,
+		Conn:         p.info,
+		Role:         role,
+		Protocol:     protocols.HTTP1,
+		Start:        r.start,
+		End:          end,
+		RequestSeq:   r.seq,
+		RequestTID:   r.tid,
+		ResponseTID:  respTID,
+		RequestCause: r.cause,
+		HTTP:         &p.http,
 	}
 	p.stats.Exchanges.Add(1)
 	if status == 0 {

@@ -56,7 +56,7 @@ func (p *Parser) request(sd *side, s *conn.Segment, lost bool) {
 	b := &p.blk
 	st.req = true
 	p.maxReq = max(p.maxReq, id)
-	st.start, st.seq, st.tid = sd.blkStart, sd.blkSeq, sd.blkTID
+	st.start, st.seq, st.tid, st.cause = sd.blkStart, sd.blkSeq, sd.blkTID, sd.blkCause
 	st.method, st.path, st.scheme = b.method, b.path, b.scheme
 	st.host = b.authority
 	if st.host == "" {
@@ -203,14 +203,15 @@ func (p *Parser) emit(st *stream, end int64) {
 		role = conn.RoleClient
 	}
 	p.ex = protocols.Exchange{
-		Conn:       p.info,
-		Role:       role,
-		Protocol:   protocols.HTTP2,
-		Start:      st.start,
-		End:        end,
-		RequestSeq: st.seq,
-		RequestTID: st.tid,
-		HTTP:       &p.http,
+		Conn:         p.info,
+		Role:         role,
+		Protocol:     protocols.HTTP2,
+		Start:        st.start,
+		End:          end,
+		RequestSeq:   st.seq,
+		RequestTID:   st.tid,
+		RequestCause: st.cause,
+		HTTP:         &p.http,
 	}
 	p.stats.Exchanges.Add(1)
 	if partial {

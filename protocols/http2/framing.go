@@ -30,7 +30,7 @@ func (p *Parser) header(d conn.Direction, s *conn.Segment, i int) int {
 	if sd.hn == 0 {
 		// A write's bytes leave when it starts; a read's arrive by the
 		// time it returns, not when the program began waiting.
-		sd.fStart, sd.fSeq, sd.fTID = s.End, s.Seq+uint32(i), s.TID
+		sd.fStart, sd.fSeq, sd.fTID, sd.fCause = s.End, s.Seq+uint32(i), s.TID, s.Cause
 		if d == conn.Egress {
 			sd.fStart = s.Start
 		}
@@ -109,7 +109,7 @@ func (p *Parser) openBlock(d conn.Direction, push bool) {
 	sd := &p.sides[d]
 	sd.blkOn, sd.blkLost, sd.blkPush = true, false, push
 	sd.blkStream, sd.blkEnd = sd.fh.stream, !push && sd.fh.flags&flagEndStream != 0
-	sd.blkStart, sd.blkSeq, sd.blkTID = sd.fStart, sd.fSeq, sd.fTID
+	sd.blkStart, sd.blkSeq, sd.blkTID, sd.blkCause = sd.fStart, sd.fSeq, sd.fTID, sd.fCause
 	sd.blk = sd.blk[:0]
 }
 

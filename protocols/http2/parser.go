@@ -38,11 +38,13 @@ type side struct {
 	blkStart  int64
 	blkSeq    uint32
 	blkTID    uint32
+	blkCause  conn.Cause
 
 	// Where the current frame's first byte moved.
 	fStart int64
 	fSeq   uint32
 	fTID   uint32
+	fCause conn.Cause
 
 	dec       decoder
 	fromStart bool // the direction was seen from the connection's start

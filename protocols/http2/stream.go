@@ -1,5 +1,7 @@
 package http2
 
+import "github.com/weftrace/weft/conn"
+
 // stream is one HTTP/2 stream followed until it is emitted.
 type stream struct {
 	id    uint32
@@ -18,6 +20,7 @@ type stream struct {
 
 	start    int64 // when the request's first byte moved
 	seq, tid uint32
+	cause    conn.Cause
 	lastEnd  int64 // when the stream's last byte seen so far moved
 	endedAt  int64 // lastEnd when the outcome arrived
 

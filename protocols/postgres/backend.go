@@ -172,7 +172,7 @@ func (p *Parser) gapAnswer(m *msg, gap *op) {
 	default:
 		return
 	}
-	x := op{kind: opExecute, st: gap.st, start: gap.start, seq: gap.seq, tid: gap.tid}
+	x := op{kind: opExecute, st: gap.st, start: gap.start, seq: gap.seq, tid: gap.tid, cause: gap.cause}
 	gap.st = stmt{} // later executions in the gap ran other statements
 	p.stats.Unknown.Add(1)
 	p.emit(&x, m.end, outcomeDone)
@@ -426,15 +426,16 @@ func (p *Parser) emit(o *op, end int64, oc outcome) {
 		role = conn.RoleClient
 	}
 	p.ex = protocols.Exchange{
-		Conn:        p.info,
-		Role:        role,
-		Protocol:    protocols.Postgres,
-		Start:       o.start,
-		End:         max(end, o.start),
-		RequestSeq:  o.seq,
-		RequestTID:  o.tid,
-		ResponseTID: r.tid,
-		Postgres:    &p.pg,
+		Conn:         p.info,
+		Role:         role,
+		Protocol:     protocols.Postgres,
+		Start:        o.start,
+		End:          max(end, o.start),
+		RequestSeq:   o.seq,
+		RequestTID:   o.tid,
+		ResponseTID:  r.tid,
+		RequestCause: o.cause,
+		Postgres:     &p.pg,
 	}
 	p.stats.Exchanges.Add(1)
 	p.sink(&p.ex)

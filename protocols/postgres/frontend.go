@@ -15,6 +15,7 @@ type run struct {
 	start int64
 	seq   uint32
 	tid   uint32
+	cause conn.Cause
 }
 
 // startupMsg handles an untyped startup-phase message: the startup
@@ -42,7 +43,7 @@ func (p *Parser) startupMsg(d conn.Direction, m *msg) {
 			}
 			p.dec.startup.Parameters = nil
 		}
-		p.push(op{kind: opStartup, start: m.start, seq: m.seq, tid: m.tid})
+		p.push(op{kind: opStartup, start: m.start, seq: m.seq, tid: m.tid, cause: m.cause})
 	default:
 		// Protocol 2 or something else: not followed.
 		p.stats.Malformed.Add(1)
@@ -55,7 +56,7 @@ func (p *Parser) clientMsg(d conn.Direction, m *msg) {
 	switch m.typ {
 	case fQuery:
 		p.run = run{}
-		p.push(op{kind: opQuery, st: p.queryStmt(m), start: m.start, seq: m.seq, tid: m.tid})
+		p.push(op{kind: opQuery, st: p.queryStmt(m), start: m.start, seq: m.seq, tid: m.tid, cause: m.cause})
 	case fParse:
 		name, st := p.parseStmt(m)
 		if n := p.stmts.parse(name, st, p.opts.MaxStatements, p.opts.MaxStatementBytes); n > 0 {
@@ -105,13 +106,13 @@ func (p *Parser) clientMsg(d conn.Direction, m *msg) {
 		} else {
 			p.stats.Malformed.Add(1)
 		}
-		p.push(op{kind: opClose, start: m.start, seq: m.seq, tid: m.tid})
+		p.push(op{kind: opClose, start: m.start, seq: m.seq, tid: m.tid, cause: m.cause})
 	case fSync:
 		p.run = run{}
-		p.push(op{kind: opSync, start: m.start, seq: m.seq, tid: m.tid})
+		p.push(op{kind: opSync, start: m.start, seq: m.seq, tid: m.tid, cause: m.cause})
 	case fFunctionCall:
 		p.run = run{}
-		p.push(op{kind: opFunction, start: m.start, seq: m.seq, tid: m.tid})
+		p.push(op{kind: opFunction, start: m.start, seq: m.seq, tid: m.tid, cause: m.cause})
 	}
 	// Flush, Terminate, CopyData, CopyDone, CopyFail and the password
 	// messages have no answer of their own.
@@ -120,9 +121,9 @@ func (p *Parser) clientMsg(d conn.Direction, m *msg) {
 // pushRun queues an extended-protocol op, timed from its run's start.
 func (p *Parser) pushRun(m *msg, k opKind, st stmt) {
 	if !p.run.open {
-		p.run = run{open: true, start: m.start, seq: m.seq, tid: m.tid}
+		p.run = run{open: true, start: m.start, seq: m.seq, tid: m.tid, cause: m.cause}
 	}
-	p.push(op{kind: k, st: st, start: p.run.start, seq: p.run.seq, tid: p.run.tid})
+	p.push(op{kind: k, st: st, start: p.run.start, seq: p.run.seq, tid: p.run.tid, cause: p.run.cause})
 }
 
 // push queues o. When the queue is full, answers can no longer be paired:

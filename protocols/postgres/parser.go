@@ -40,6 +40,7 @@ type side struct {
 	start int64
 	seq   uint32
 	tid   uint32
+	cause conn.Cause
 }
 
 // Parser follows the PostgreSQL operations of one connection. It
@@ -257,7 +258,7 @@ func (p *Parser) header(d conn.Direction, s *conn.Segment, i int) int {
 			p.off()
 			return len(b)
 		}
-		sd.seq, sd.tid, sd.start = s.Seq+uint32(i), s.TID, moved(d, s)
+		sd.seq, sd.tid, sd.start, sd.cause = s.Seq+uint32(i), s.TID, moved(d, s), s.Cause
 	}
 	typed := sd.st == stHeader
 	need := 5
@@ -384,7 +385,7 @@ func (p *Parser) skip(d conn.Direction, s *conn.Segment, n uint64) {
 // what was kept of it (cut when less than the whole).
 func (p *Parser) finish(d conn.Direction, s *conn.Segment, body []byte) {
 	sd := &p.sides[d]
-	m := msg{typ: sd.typ, body: body, cut: sd.cut || sd.keep < sd.blen, start: sd.start, seq: sd.seq, tid: sd.tid, end: s.End, moved: moved(d, s)}
+	m := msg{typ: sd.typ, body: body, cut: sd.cut || sd.keep < sd.blen, start: sd.start, seq: sd.seq, tid: sd.tid, cause: sd.cause, end: s.End, moved: moved(d, s)}
 	sd.st, sd.cut = stHeader, false
 	switch {
 	case p.backend(d):
@@ -414,6 +415,7 @@ type msg struct {
 	start int64  // when its first byte moved
 	seq   uint32
 	tid   uint32
+	cause conn.Cause
 	end   int64 // End of the segment holding its last byte
 	moved int64 // when its last byte moved (see moved)
 }
@@ -442,9 +444,9 @@ func (p *Parser) lose(d conn.Direction, s *conn.Segment, why *atomic.Uint64) {
 	// Whatever was lost is answered before whatever comes next: a gap
 	// takes those answers. When the loss is inside a run that bound the
 	// unnamed portal, the execution lost is most likely of its statement.
-	gap := op{kind: opGap, start: moved(d, s), seq: s.Seq, tid: s.TID}
+	gap := op{kind: opGap, start: moved(d, s), seq: s.Seq, tid: s.TID, cause: s.Cause}
 	if p.run.open {
-		gap.st, gap.start, gap.seq, gap.tid = p.stmts.portal, p.run.start, p.run.seq, p.run.tid
+		gap.st, gap.start, gap.seq, gap.tid, gap.cause = p.stmts.portal, p.run.start, p.run.seq, p.run.tid, p.run.cause
 	}
 	p.run = run{}
 	if last := p.q.n; last == 0 || p.q.at(last-1).kind != opGap {

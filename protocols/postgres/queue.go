@@ -1,5 +1,7 @@
 package postgres
 
+import "github.com/weftrace/weft/conn"
+
 // opKind is what a pending client message waits for.
 type opKind uint8
 
@@ -33,6 +35,7 @@ type op struct {
 	start int64  // when its first byte (or its run's first byte) moved
 	seq   uint32 // TCP sequence number of that byte
 	tid   uint32
+	cause conn.Cause
 }
 
 // queue is a bounded FIFO ring of ops.
