@@ -1,7 +1,9 @@
 package bpf
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"strconv"
@@ -36,6 +38,7 @@ type GoRuntime struct {
 
 	registered atomic.Uint64 // Go processes registered with the kernel side
 	failed     atomic.Uint64 // Go processes weft could not track
+	exited     atomic.Uint64 // Go processes gone before they were inspected
 	dropped    atomic.Uint64 // notices lost to a full queue
 	hooked     atomic.Int64  // executables with the hand-off uprobe
 }
@@ -93,7 +96,11 @@ func (g *GoRuntime) run() {
 		case <-g.quit:
 			return
 		case pid := <-g.work:
-			if err := g.register(pid); err != nil {
+			switch err := g.register(pid); {
+			case err == nil:
+			case errors.Is(err, fs.ErrNotExist):
+				g.exited.Add(1) // it ended before it could be inspected
+			default:
 				g.failed.Add(1)
 				g.log.Info("go process not tracked by goroutine: its outgoing calls stay roots", "pid", pid, "err", err)
 			}
@@ -106,7 +113,7 @@ func (g *GoRuntime) register(pid uint32) error {
 	path := fmt.Sprintf("/proc/%d/exe", pid)
 	var st unix.Stat_t
 	if err := unix.Stat(path, &st); err != nil {
-		return nil // gone already: nothing to track
+		return fs.ErrNotExist // gone already: nothing to track
 	}
 	bin, err := InspectGo(path)
 	if err != nil {
@@ -144,6 +151,7 @@ func (g *GoRuntime) register(pid uint32) error {
 // Registered, Failed, Dropped and Hooked are for metrics.
 func (g *GoRuntime) Registered() uint64 { return g.registered.Load() }
 func (g *GoRuntime) Failed() uint64     { return g.failed.Load() }
+func (g *GoRuntime) Exited() uint64     { return g.exited.Load() }
 func (g *GoRuntime) Dropped() uint64    { return g.dropped.Load() }
 func (g *GoRuntime) Hooked() int64      { return g.hooked.Load() }
 

@@ -47,7 +47,7 @@ func (t *Tracer) RegisterMetrics(m metric.Meter) error {
 		return err
 	}
 	goProcs, err := m.Int64ObservableCounter("weft_bpf_go_processes",
-		metric.WithDescription("Go processes registered for goroutine tracking (result=tracked), or that could not be (result=failed: their calls stay roots unless a time rule decides)."))
+		metric.WithDescription("Go processes registered for goroutine tracking (result=tracked), that could not be (result=failed: their calls stay roots unless a time rule decides), or that exited before inspection (result=exited)."))
 	if err != nil {
 		return err
 	}
@@ -63,11 +63,13 @@ func (t *Tracer) RegisterMetrics(m metric.Meter) error {
 	}
 	tracked := metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "tracked")))
 	failed := metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "failed")))
+	exited := metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "exited")))
 	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		o.ObserveInt64(recv, int64(t.Received()))
 		if g := t.golang; g != nil {
 			o.ObserveInt64(goProcs, int64(g.Registered()), tracked)
 			o.ObserveInt64(goProcs, int64(g.Failed()), failed)
+			o.ObserveInt64(goProcs, int64(g.Exited()), exited)
 			o.ObserveInt64(goDrop, int64(g.Dropped()))
 			o.ObserveInt64(goHooked, g.Hooked())
 		}

@@ -27,7 +27,7 @@ type suiteEnv struct {
 }
 
 // workloads are the programs under testdata/ the tests run.
-var workloads = []string{"gosrv", "goclient", "dnssrv", "goresolve"}
+var workloads = []string{"gosrv", "goclient", "dnssrv", "goresolve", "loadgen"}
 
 // TestMain runs the suite as root: it starts Jaeger, builds weft and the
 // workload programs, starts weft and waits until it is ready; afterwards it

@@ -107,7 +107,7 @@ func DefaultConfig() Config {
 		Protocol:             ProtocolHTTPProtobuf,
 		Timeout:              10 * time.Second,
 		Compression:          CompressionNone,
-		MaxQueueSize:         2048,
+		MaxQueueSize:         16384, // a node agent sees bursts of whole trees: 8x the SDK default
 		ScheduleDelay:        5 * time.Second,
 		MaxExportBatchSize:   512,
 		ExportTimeout:        30 * time.Second,

@@ -12,6 +12,10 @@
 //	                     SELECT length('{tok}') on PostgreSQL database DB at
 //	                     127.0.0.1:PORT (simple protocol, a connection of its
 //	                     own); answers with the relay's status and body
+//	GET  /fan/{id}?down=PORT
+//	                     GETs http://127.0.0.1:PORT/items/{id}.1 and .2 at
+//	                     once, each on a goroutine of its own, over a pool of
+//	                     keep-alive connections; 200 when both answered 200
 package main
 
 import (
@@ -96,6 +100,36 @@ func main() {
 		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 		w.WriteHeader(resp.StatusCode)
 		w.Write(body)
+	})
+	fan := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+	mux.HandleFunc("GET /fan/{id}", func(w http.ResponseWriter, r *http.Request) {
+		port, err := strconv.ParseUint(r.URL.Query().Get("down"), 10, 16)
+		if err != nil {
+			http.Error(w, "down must be a port", http.StatusBadRequest)
+			return
+		}
+		errs := make(chan error, 2)
+		for k := 1; k <= 2; k++ {
+			go func() {
+				resp, err := fan.Get(fmt.Sprintf("http://127.0.0.1:%d/items/%s.%d", port, r.PathValue("id"), k))
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if err == nil && resp.StatusCode != 200 {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				errs <- err
+			}()
+		}
+		for range 2 {
+			if err := <-errs; err != nil {
+				http.Error(w, err.Error(), http.StatusBadGateway)
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write([]byte("ok\n"))
 	})
 	srv := &http.Server{Handler: logged(mux), ReadHeaderTimeout: 10 * time.Second}
 	fmt.Println(ln.Addr().(*net.TCPAddr).Port)

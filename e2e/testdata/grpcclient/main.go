@@ -7,6 +7,9 @@
 //	count N            server-streaming weft.e2e.Echo/Count of N messages
 //	concurrent N MSG   N unary calls at once, call i to Say<i> (two
 //	                   digits) with MSG and " code:<i mod 17>"
+//	load N C           N unary calls from C workers at once, call i to
+//	                   Load<i mod 128> (three digits); fails unless all
+//	                   succeed, prints nothing per call
 //
 // Each line says the method, the status code the client got, when the
 // call began and ended (ns since the epoch) and the connection's local
@@ -103,6 +106,25 @@ func main() {
 			close(start)
 			done.Wait()
 			out = append(out, res...)
+			i += 2
+		case "load":
+			n, _ := strconv.Atoi(args[i+1])
+			c, _ := strconv.Atoi(args[i+2])
+			var next, failed atomic.Int64
+			var wg sync.WaitGroup
+			for range c {
+				wg.Go(func() {
+					for k := next.Add(1) - 1; k < int64(n); k = next.Add(1) - 1 {
+						if r := call(context.Background(), fmt.Sprintf("/weft.e2e.Echo/Load%03d", k%128), "load"); r.Code != 0 {
+							failed.Add(1)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			if f := failed.Load(); f > 0 {
+				log.Fatalf("%d of %d load calls failed", f, n)
+			}
 			i += 2
 		default:
 			log.Fatalf("unknown operation %q", args[i])

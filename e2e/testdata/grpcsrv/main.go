@@ -11,6 +11,11 @@
 //
 // The numbered Say methods let a test tell 50 concurrent calls apart by
 // span name alone.
+//
+//	Load000 ... Load127   unary, StringValue -> StringValue: with
+//	                      WEFT_E2E_DOWN=host:port set, first calls the same
+//	                      method there (one shared connection), then echoes
+//	                      (a front service calling a back one)
 package main
 
 import (
@@ -25,6 +30,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
@@ -77,6 +83,28 @@ func main() {
 	}
 	for i := range 50 {
 		desc.Methods = append(desc.Methods, grpc.MethodDesc{MethodName: fmt.Sprintf("Say%02d", i), Handler: say})
+	}
+	var down *grpc.ClientConn
+	if addr := os.Getenv("WEFT_E2E_DOWN"); addr != "" {
+		var err error
+		if down, err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+			log.Fatal(err)
+		}
+	}
+	for i := range 128 {
+		method := fmt.Sprintf("Load%03d", i)
+		desc.Methods = append(desc.Methods, grpc.MethodDesc{MethodName: method, Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+			in := new(wrapperspb.StringValue)
+			if err := dec(in); err != nil {
+				return nil, err
+			}
+			if down != nil {
+				if err := down.Invoke(ctx, "/weft.e2e.Echo/"+method, in, new(wrapperspb.StringValue)); err != nil {
+					return nil, err
+				}
+			}
+			return in, nil
+		}})
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

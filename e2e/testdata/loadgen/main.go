@@ -1,0 +1,66 @@
+// Command loadgen is the e2e tests' load generator: it sends -n GET
+// requests to -url (whose "{id}" is replaced by "<prefix>-<i>") from -c
+// workers, each with its own keep-alive connection, so -c requests are in
+// flight at once. It prints one line per failed request on stderr and
+// exits 1 if any failed; on success it prints "ok N" on stdout.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func main() {
+	target := flag.String("url", "", "URL with {id}")
+	prefix := flag.String("prefix", "r", "request id prefix")
+	n := flag.Int("n", 100, "requests")
+	c := flag.Int("c", 8, "concurrent workers")
+	flag.Parse()
+	if !strings.Contains(*target, "{id}") || *n < 1 || *c < 1 {
+		fmt.Fprintln(os.Stderr, "loadgen: -url must contain {id}; -n and -c must be positive")
+		os.Exit(2)
+	}
+	var next, failed atomic.Int64
+	var wg sync.WaitGroup
+	for range *c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// One connection per worker: the worker's requests reuse it.
+			client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1}}
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(*n) {
+					return
+				}
+				u := strings.ReplaceAll(*target, "{id}", *prefix+"-"+strconv.FormatInt(i, 10))
+				resp, err := client.Get(u)
+				if err != nil {
+					failed.Add(1)
+					fmt.Fprintf(os.Stderr, "GET %s: %v\n", u, err)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					failed.Add(1)
+					fmt.Fprintf(os.Stderr, "GET %s: %d\n", u, resp.StatusCode)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if f := failed.Load(); f > 0 {
+		fmt.Fprintf(os.Stderr, "loadgen: %d of %d requests failed\n", f, *n)
+		os.Exit(1)
+	}
+	fmt.Println("ok", *n)
+}
