@@ -71,7 +71,7 @@ func TestConcurrencyWholeTraces(t *testing.T) {
 				loadSvc := uniqueName("e2e-load")
 				prefix := fmt.Sprintf("c%d%s", c, token(4))
 				runLoad(t, loadSvc, pattern, prefix, concurrencyRequests, c)
-				g := gradeRun(t, frontSvc, loadSvc, backSvc, prefix, concurrencyRequests, f.calls)
+				g := gradeRun(t, frontSvc, loadSvc, backSvc, httpIDs(prefix, concurrencyRequests), f.calls)
 				t.Logf("%s at concurrency %d: %v", f.name, c, g)
 				mu.Lock()
 				table = append(table, accuracyRow{Front: f.name, Concurrency: c, Requests: g.requests, Whole: g.whole, Wrong: g.wrong, Covered: f.covered})
@@ -150,10 +150,26 @@ func requestID(path, prefix string) (string, bool) {
 	return id, true
 }
 
+// runIDs names a run's requests: ids lists them, of says which a span
+// belongs to.
+type runIDs struct {
+	ids []string
+	of  func(Span) (string, bool)
+}
+
+func httpIDs(prefix string, n int) runIDs {
+	r := runIDs{of: func(s Span) (string, bool) { return requestID(s.str("url.path"), prefix) }}
+	for i := range n {
+		r.ids = append(r.ids, fmt.Sprintf("%s-%d", prefix, i))
+	}
+	return r
+}
+
 // gradeRun waits until Jaeger has every front span of the run, then grades
 // each request's trace.
-func gradeRun(t *testing.T, frontSvc, loadSvc, backSvc, prefix string, n, calls int) grade {
+func gradeRun(t *testing.T, frontSvc, loadSvc, backSvc string, ids runIDs, calls int) grade {
 	t.Helper()
+	n := len(ids.ids)
 	jc := suite.jaeger.client
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -163,7 +179,7 @@ func gradeRun(t *testing.T, frontSvc, loadSvc, backSvc, prefix string, n, calls 
 			if s.Service != frontSvc {
 				continue
 			}
-			if _, ok := requestID(s.str("url.path"), prefix); !ok {
+			if _, ok := ids.of(s); !ok {
 				continue
 			}
 			switch s.str(tagKind) {
@@ -195,11 +211,11 @@ func gradeRun(t *testing.T, frontSvc, loadSvc, backSvc, prefix string, n, calls 
 	if srv, cli := count(); srv != n || cli != n*calls {
 		t.Fatalf("%d front server spans, %d front client spans; want %d and %d", srv, cli, n, n*calls)
 	}
-	return gradeSpans(spans, frontSvc, loadSvc, backSvc, prefix, n, calls)
+	return gradeSpans(spans, frontSvc, loadSvc, backSvc, ids, calls)
 }
 
 // gradeSpans grades the traces of one run.
-func gradeSpans(spans []Span, frontSvc, loadSvc, backSvc, prefix string, n, calls int) grade {
+func gradeSpans(spans []Span, frontSvc, loadSvc, backSvc string, ids runIDs, calls int) grade {
 	type key struct{ svc, kind, id string }
 	byID := map[string]Span{}
 	traces := map[string][]Span{}
@@ -207,12 +223,12 @@ func gradeSpans(spans []Span, frontSvc, loadSvc, backSvc, prefix string, n, call
 	for _, s := range spans {
 		byID[s.SpanID] = s
 		traces[s.TraceID] = append(traces[s.TraceID], s)
-		if id, ok := requestID(s.str("url.path"), prefix); ok {
+		if id, ok := ids.of(s); ok {
 			k := key{s.Service, s.str(tagKind), id}
 			bySpan[k] = append(bySpan[k], s)
 		}
 	}
-	g := grade{requests: n}
+	g := grade{requests: len(ids.ids)}
 	note := func(format string, args ...any) {
 		if len(g.examples) < 5 {
 			g.examples = append(g.examples, fmt.Sprintf(format, args...))
@@ -229,15 +245,14 @@ func gradeSpans(spans []Span, frontSvc, loadSvc, backSvc, prefix string, n, call
 				continue
 			}
 			p, ok := byID[c.ParentID]
-			pid, _ := requestID(p.str("url.path"), prefix)
+			pid, _ := ids.of(p)
 			if !ok || p.Service != frontSvc || p.str(tagKind) != "server" || pid != k.id {
 				g.wrong++
 				note("wrong parent: %s %s under %s %s %s", c.Name, c.str("url.path"), p.Service, p.str(tagKind), p.str("url.path"))
 			}
 		}
 	}
-	for i := range n {
-		id := fmt.Sprintf("%s-%d", prefix, i)
+	for _, id := range ids.ids {
 		problem := wholeProblem(id, bySpan[key{loadSvc, "client", id}], bySpan[key{frontSvc, "server", id}],
 			bySpan[key{frontSvc, "client", id}], bySpan[key{backSvc, "server", id}], traces, calls)
 		if problem == "" {
@@ -264,7 +279,7 @@ func wholeProblem(id string, load, srv, cli, back []Span, traces map[string][]Sp
 	calledBy := map[string]bool{}
 	for _, c := range cli {
 		if c.ParentID != s.SpanID {
-			return fmt.Sprintf("front call %s is a root or elsewhere (parent %q)", c.str("url.path"), c.ParentID)
+			return fmt.Sprintf("front call %s %s is a root or elsewhere (parent %q)", c.Name, c.str("url.path"), c.ParentID)
 		}
 		calledBy[c.SpanID] = true
 	}
@@ -399,4 +414,43 @@ func startNginxFront(t *testing.T, svc string, backPort int) (string, string) {
 	// A worker forked by the master: nginx overwrites the environment
 	// block (its process title), so its spans carry the executable's name.
 	return "http://" + addr + "/front/{id}", "nginx"
+}
+
+// grpcLoadCalls is how many calls each gRPC run makes: one per Load
+// method, so a method names a call.
+const grpcLoadCalls = 128
+
+// TestConcurrencyGRPC: grpcclient -> grpc-go front -> grpc-go back, one
+// h2c connection each way, at every concurrency level. grpc-go writes
+// every call's frames from one goroutine per connection (its loopy
+// writer), so neither the kernel's cause nor, with several calls in
+// flight, a time rule names the request a call was made for: the front's
+// calls stay roots (counted) and must never get a wrong parent; with one
+// call in flight they are whole.
+func TestConcurrencyGRPC(t *testing.T) {
+	needWeft(t)
+	needHTTP2Workloads(t)
+	ids := runIDs{of: func(s Span) (string, bool) {
+		m, ok := strings.CutPrefix(s.Name, "weft.e2e.Echo/Load")
+		return m, ok && len(m) == 3
+	}}
+	for i := range grpcLoadCalls {
+		ids.ids = append(ids.ids, fmt.Sprintf("%03d", i))
+	}
+	for _, c := range concurrencyLevels {
+		t.Run(fmt.Sprintf("c=%d", c), func(t *testing.T) {
+			backSvc, frontSvc, loadSvc := uniqueName("e2e-grpc-back"), uniqueName("e2e-grpc-front"), uniqueName("e2e-grpc-load")
+			backPort := startPortServer(t, "grpcsrv", backSvc)
+			frontPort := startPortProc(t, "grpcsrv-front", frontSvc, []string{fmt.Sprintf("WEFT_E2E_DOWN=127.0.0.1:%d", backPort)}, 10*time.Second, suite.bin["grpcsrv"])
+			runGRPCClient(t, loadSvc, frontPort, "load", strconv.Itoa(grpcLoadCalls), strconv.Itoa(c))
+			g := gradeRun(t, frontSvc, loadSvc, backSvc, ids, 1)
+			t.Logf("grpc-go at concurrency %d: %v", c, g)
+			if g.wrong != 0 {
+				t.Errorf("grpc-go at concurrency %d: %d calls with a wrong parent:\n%s", c, g.wrong, strings.Join(g.examples, "\n"))
+			}
+			if c == 1 && g.pct() < 99 {
+				t.Errorf("grpc-go with one call in flight: %v, want at least 99%% whole:\n%s", g, strings.Join(g.examples, "\n"))
+			}
+		})
+	}
 }

@@ -9,7 +9,7 @@
 //	                   digits) with MSG and " code:<i mod 17>"
 //	load N C           N unary calls from C workers at once, call i to
 //	                   Load<i mod 128> (three digits); fails unless all
-//	                   succeed, prints nothing per call
+//	                   succeed, prints one line (method "load", messages N)
 //
 // Each line says the method, the status code the client got, when the
 // call began and ended (ns since the epoch) and the connection's local
@@ -125,6 +125,7 @@ func main() {
 			if f := failed.Load(); f > 0 {
 				log.Fatalf("%d of %d load calls failed", f, n)
 			}
+			out = append(out, result{Method: "load", Messages: n})
 			i += 2
 		default:
 			log.Fatalf("unknown operation %q", args[i])
