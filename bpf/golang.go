@@ -32,6 +32,9 @@ type GoRuntime struct {
 
 	mu    sync.Mutex
 	files map[fileID]link.Link // nil value: inspected, nothing to hook
+	// bins caches what each executable file said: a program started many
+	// times (a CLI, a worker pool) is read once. Only run touches it.
+	bins map[fileID]goInspection
 	work  chan uint32
 	quit  chan struct{}
 	done  chan struct{}
@@ -45,7 +48,7 @@ type GoRuntime struct {
 
 func newGoRuntime(objs *weftObjects, log *slog.Logger) *GoRuntime {
 	g := &GoRuntime{procs: objs.GoProcs, prog: objs.UprobeGoRoundtrip, log: log,
-		pids: map[uint32]struct{}{}, files: map[fileID]link.Link{},
+		pids: map[uint32]struct{}{}, files: map[fileID]link.Link{}, bins: map[fileID]goInspection{},
 		work: make(chan uint32, 1024), quit: make(chan struct{}), done: make(chan struct{})}
 	go g.run()
 	return g
@@ -115,11 +118,22 @@ func (g *GoRuntime) register(pid uint32) error {
 	if err := unix.Stat(path, &st); err != nil {
 		return fs.ErrNotExist // gone already: nothing to track
 	}
-	bin, err := InspectGo(path)
+	id := fileID{dev: st.Dev, ino: st.Ino}
+	in, ok := g.bins[id]
+	if !ok {
+		in.bin, in.err = InspectGo(path)
+		if errors.Is(in.err, fs.ErrNotExist) {
+			return in.err // the process went: the file may still be read for the next
+		}
+		if len(g.bins) >= maxGoBins {
+			clear(g.bins)
+		}
+		g.bins[id] = in
+	}
+	bin, err := in.bin, in.err
 	if err != nil {
 		return err
 	}
-	id := fileID{dev: st.Dev, ino: st.Ino}
 	g.mu.Lock()
 	_, seen := g.files[id]
 	if !seen {
@@ -147,6 +161,15 @@ func (g *GoRuntime) register(pid uint32) error {
 	g.log.Debug("go process tracked by goroutine", "pid", pid, "go", bin.Version, "offsets", bin.From, "http_client_hook", bin.RoundTrip != 0)
 	return nil
 }
+
+// goInspection is InspectGo's answer for one file.
+type goInspection struct {
+	bin *GoBinary
+	err error
+}
+
+// maxGoBins bounds the inspection cache (distinct executables).
+const maxGoBins = 4096
 
 // Registered, Failed, Dropped and Hooked are for metrics.
 func (g *GoRuntime) Registered() uint64 { return g.registered.Load() }

@@ -73,10 +73,16 @@ func (j *joiner) unindexConn(n *node) {
 		return
 	}
 	list := j.byConn[n.conn]
-	for i, m := range list {
-		if m == n {
-			list = append(list[:i], list[i+1:]...)
-			break
+	switch {
+	case len(list) > 0 && list[0] == n:
+		list[0] = nil
+		list = list[1:] // the usual case: no copy
+	default:
+		for i, m := range list {
+			if m == n {
+				list = append(list[:i], list[i+1:]...)
+				break
+			}
 		}
 	}
 	if len(list) == 0 {
@@ -92,7 +98,17 @@ func (j *joiner) causeParent(c *node) (*node, causeOutcome) {
 	cs := c.cause
 	var hit *node
 	live := 0
-	for _, n := range j.byConn[connRef{pid: c.pid, fd: cs.FD, gen: cs.Gen}] {
+	// Newest first: a connection's exchanges arrive about as they end, so
+	// once one ended well before the read (by more than the wait: a margin
+	// for exchanges that arrived out of end order), the older ones did
+	// too. A busy keep-alive connection holds thousands within the expiry
+	// window.
+	list := j.byConn[connRef{pid: c.pid, fd: cs.FD, gen: cs.Gen}]
+	for i := len(list) - 1; i >= 0; i-- {
+		n := list[i]
+		if n.end < cs.At-j.wait {
+			break
+		}
 		if n == c || n.end < cs.At || n.start > c.start {
 			continue // not live between the read and the call
 		}

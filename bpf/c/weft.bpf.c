@@ -137,11 +137,13 @@ struct {
 /* ---- attribution state ------------------------------------------------ */
 
 /* Per thread: its last socket read since its event loop last woke
- * (cleared at epoll_wait/poll/select). Used for processes that are not Go. */
+ * (cleared at epoll_wait/poll/select). Used for processes that are not Go.
+ * Task storage: a pointer into the task, no hash update per read, and it
+ * goes away with the thread. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct cause);
 } thread_cause SEC(".maps");
 
@@ -413,8 +415,8 @@ static __always_inline bool current_cause(__u64 id, struct cause *out)
 	struct go_offsets *o = bpf_map_lookup_elem(&go_procs, &(__u32){id >> 32});
 	if (o)
 		return goroutine_cause(o, id >> 32, out);
-	struct cause *c = bpf_map_lookup_elem(&thread_cause, &id);
-	if (!c)
+	struct cause *c = bpf_task_storage_get(&thread_cause, bpf_get_current_task_btf(), 0, 0);
+	if (!c || !c->kind)
 		return false;
 	*out = *c;
 	return true;
@@ -427,7 +429,9 @@ static __always_inline void remember_read(__u64 id, struct conn_key *key, struct
 	struct cause c = {.gen = st->gen, .ts = ts, .fd = key->fd, .kind = CAUSE_THREAD};
 	struct go_offsets *o = bpf_map_lookup_elem(&go_procs, &key->tgid);
 	if (!o) {
-		bpf_map_update_elem(&thread_cause, &id, &c, BPF_ANY);
+		struct cause *tc = bpf_task_storage_get(&thread_cause, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (tc)
+			*tc = c;
 		return;
 	}
 	struct go_key k = {.tgid = key->tgid};
@@ -1036,8 +1040,9 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
  * caused nothing it does after. */
 static __always_inline void loop_wait(void)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	bpf_map_delete_elem(&thread_cause, &id);
+	struct cause *c = bpf_task_storage_get(&thread_cause, bpf_get_current_task_btf(), 0, 0);
+	if (c)
+		c->kind = CAUSE_NONE;
 }
 
 SEC("tracepoint/syscalls/sys_enter_epoll_wait")
