@@ -143,9 +143,9 @@ func (g *GoRuntime) register(pid uint32) error {
 
 // Registered, Failed, Dropped and Hooked are for metrics.
 func (g *GoRuntime) Registered() uint64 { return g.registered.Load() }
-func (g *GoRuntime) Failed() uint64    { return g.failed.Load() }
-func (g *GoRuntime) Dropped() uint64   { return g.dropped.Load() }
-func (g *GoRuntime) Hooked() int64     { return g.hooked.Load() }
+func (g *GoRuntime) Failed() uint64     { return g.failed.Load() }
+func (g *GoRuntime) Dropped() uint64    { return g.dropped.Load() }
+func (g *GoRuntime) Hooked() int64      { return g.hooked.Load() }
 
 func (g *GoRuntime) close() {
 	close(g.quit)

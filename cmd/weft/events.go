@@ -25,7 +25,12 @@ var _ bpf.Handler = (*eventSink)(nil)
 
 func (s *eventSink) ConnOpen(ev *bpf.ConnEvent) {
 	local, remote := ev.Tuple()
-	comm := ev.CommString()
+	// The comm is the calling thread's; only the leader's names the
+	// process (a worker may have renamed itself, as dig's isc-net-0000 do).
+	comm := ""
+	if ev.Tid == ev.Tgid {
+		comm = ev.CommString()
+	}
 	info := conn.Info{
 		ID:       conn.ID{PID: ev.Tgid, FD: ev.Fd, Gen: ev.Gen},
 		Tuple:    conn.Tuple{Local: local, Remote: remote},
@@ -66,7 +71,7 @@ func (s *eventSink) ProcessExit(ev *bpf.ProcEvent) {
 }
 
 func (s *eventSink) ProcessInfo(ev *bpf.ProcInfoEvent, argv, env []byte) {
-	s.procs.ObserveBlocks(ev.Tgid, ev.CommString(), argv, env)
+	s.procs.ObserveBlocks(ev.Tgid, argv, env)
 	if s.ssl != nil {
 		s.ssl.Notify(ev.Tgid, false)
 	}
