@@ -143,3 +143,26 @@ type nopHandler struct{}
 
 func (nopHandler) Segment(*conn.Segment) {}
 func (nopHandler) Close(int64)           {}
+
+// TestDigRefused: dig asks a port where nothing listens. The kernel events
+// show the query, no response (the ECONNREFUSED read moved no bytes) and
+// the close 0.3 ms later: the span is an Error with error.type=no_response,
+// not a timeout, and ends at the close.
+func TestDigRefused(t *testing.T) {
+	p := newDigPipeline(t)
+	p.datagram(t, bpf.DirEgress, 2_000_000, false)
+	spans := p.close(2_300_000)
+	if len(spans) != 1 {
+		t.Fatalf("got %d spans, want 1", len(spans))
+	}
+	s := spans[0]
+	if got := attr(s, semconv.ErrorTypeKey); got != correlate.ErrorTypeNoResponse {
+		t.Errorf("error.type = %q, want %q", got, correlate.ErrorTypeNoResponse)
+	}
+	if s.StatusCode.String() != "Error" || s.End.Sub(s.Start) != 300*time.Microsecond {
+		t.Errorf("status %v, duration %v; want Error, 300µs", s.StatusCode, s.End.Sub(s.Start))
+	}
+	if s.Process == nil || s.Process.ServiceName != "dig" {
+		t.Errorf("process = %+v, want dig", s.Process)
+	}
+}
