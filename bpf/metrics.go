@@ -37,7 +37,7 @@ func (t *Tracer) RegisterMetrics(m metric.Meter) error {
 		return err
 	}
 	sslGone, err := m.Int64ObservableCounter("weft_bpf_openssl_vanished",
-		metric.WithDescription("OpenSSL files not probed because the process mapping them exited before weft could open them through /proc/PID (its own copy; the host's libssl is probed by its host path)."))
+		metric.WithDescription("Processes that exited before OpenSSL discovery could read their maps or open their OpenSSL files through /proc/PID (the host's libssl is probed by its host path, so only private copies are missed)."))
 	if err != nil {
 		return err
 	}

@@ -150,12 +150,12 @@ func (o *OpenSSL) ScanProcess(pid uint32) {
 func (o *OpenSSL) scan(pid uint32) (gone bool) {
 	paths, err := sslPaths(o.procDir(pid))
 	if err != nil {
-		return vanished(err)
+		return o.gone(pid, err)
 	}
 	for _, path := range paths {
 		target, id, err := o.resolve(pid, path)
 		if err != nil {
-			gone = gone || vanished(err)
+			gone = gone || o.gone(pid, err)
 			continue
 		}
 		gone = o.attach(pid, target, id, isSystemPath(path), target != path) || gone
@@ -176,7 +176,7 @@ func (o *OpenSSL) procDir(pid uint32) string {
 // does: pid shares weft's mount namespace, or path names, for weft, the
 // file with the same device and inode. Otherwise (a container's own copy)
 // it is the path through /proc/PID/root, valid only while pid lives. An
-// error that vanished reports means pid is gone.
+// error that gone reports means pid exited.
 func (o *OpenSSL) resolve(pid uint32, path string) (string, fileID, error) {
 	dir := o.procDir(pid)
 	if sameMountNS(filepath.Join(o.proc, "self"), dir) {
@@ -214,10 +214,19 @@ func statID(path string) (fileID, error) {
 	return fileID{dev: st.Dev, ino: st.Ino}, nil
 }
 
-// vanished reports whether err says the process (or its /proc entry) is
-// gone: a short-lived client often exits before discovery reaches it.
-func vanished(err error) bool {
-	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH)
+// gone reports whether err, from looking at pid through /proc, is because
+// pid exited: a short-lived client often does before discovery reaches it.
+// ENOENT alone is not enough: a kernel thread has no exe, a library may
+// have been deleted; the process's /proc directory must be gone too.
+func (o *OpenSSL) gone(pid uint32, err error) bool {
+	if errors.Is(err, unix.ESRCH) {
+		return true
+	}
+	if !errors.Is(err, unix.ENOENT) {
+		return false
+	}
+	_, serr := os.Stat(o.procDir(pid))
+	return errors.Is(serr, unix.ENOENT)
 }
 
 // scanStatic attaches to an executable that links OpenSSL statically (it
@@ -227,7 +236,7 @@ func (o *OpenSSL) scanStatic(pid uint32) bool {
 	exe := filepath.Join(o.procDir(pid), "exe")
 	id, err := statID(exe)
 	if err != nil {
-		return vanished(err)
+		return o.gone(pid, err) // a kernel thread has no exe, and is not gone
 	}
 	// Attach by the executable's own path when weft sees the same file
 	// there: that outlives the process.
@@ -323,7 +332,7 @@ func (o *OpenSSL) attach(pid uint32, path string, id fileID, pinned, viaProc boo
 	if lib == nil {
 		links, err := o.attachFile(path)
 		if err != nil {
-			if viaProc && vanished(err) {
+			if viaProc && o.gone(pid, err) {
 				return true
 			}
 			o.failed.Add(1)

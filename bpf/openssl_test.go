@@ -35,6 +35,7 @@ type fakeSSL struct {
 	log      *warnLog
 	attached []string
 	err      error
+	before   func() // run by the attach before it answers
 }
 
 func newFakeSSL(t *testing.T) *fakeSSL {
@@ -42,6 +43,9 @@ func newFakeSSL(t *testing.T) *fakeSSL {
 	f := &fakeSSL{proc: t.TempDir(), log: &warnLog{}}
 	f.OpenSSL = newOpenSSLState(f.log, func(path string) ([]link.Link, error) {
 		f.attached = append(f.attached, path)
+		if f.before != nil {
+			f.before()
+		}
 		if f.err != nil {
 			return nil, f.err
 		}
@@ -156,26 +160,37 @@ func TestOpenSSLContainerCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.process(t, 200, "mnt:[4026532999]", croot, host)
-	f.err = &os.PathError{Op: "open", Path: own, Err: unix.ENOENT} // gone between stat and open
-	f.ScanProcess(200)
 	through := filepath.Join(f.proc, "200", "root", host)
-	f.check(t, []string{through}, 0, 1, 0, 0)
-
-	f.err = nil
 	f.ScanProcess(200)
-	f.check(t, []string{through, through}, 1, 1, 0, 0)
+	f.check(t, []string{through}, 1, 0, 0, 0)
+
+	// Another container's copy; the process exits between the stat and
+	// the attach, which then finds no file.
+	croot2 := t.TempDir()
+	if err := os.MkdirAll(filepath.Dir(filepath.Join(croot2, host)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(croot2, host), []byte("\x7fELF third"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.process(t, 201, "mnt:[4026533000]", croot2, host)
+	f.err = &os.PathError{Op: "open", Path: host, Err: unix.ENOENT}
+	f.before = func() { _ = os.RemoveAll(filepath.Join(f.proc, "201")) }
+	f.ScanProcess(201)
+	f.check(t, []string{through, filepath.Join(f.proc, "201", "root", host)}, 1, 1, 0, 0)
 }
 
-// TestOpenSSLVanishedProcess: a process gone before its maps are read, or
-// before its root is, is counted once per scan, without a warning.
+// TestOpenSSLVanishedProcess: a process gone before its maps are read is
+// counted, without a warning; a kernel thread (no exe) is not gone.
 func TestOpenSSLVanishedProcess(t *testing.T) {
 	f := newFakeSSL(t)
 	f.ScanProcess(300) // no /proc/300 at all
 	f.check(t, nil, 0, 1, 0, 0)
 
-	f.process(t, 301, "", "", "/usr/lib/x86_64-linux-gnu/libssl.so.3", "/usr/lib/x86_64-linux-gnu/libssl.so.1.1")
-	f.ScanProcess(301) // maps read, then gone: no ns, no root
-	f.check(t, nil, 0, 2, 0, 0)
+	// A kernel thread: no libraries, no exe, but not gone either.
+	f.process(t, 301, "", "")
+	f.ScanProcess(301)
+	f.check(t, nil, 0, 1, 0, 0)
 }
 
 // TestOpenSSLAttachFailureWarns: a failure other than a vanished process
