@@ -36,6 +36,11 @@ func (t *Tracer) RegisterMetrics(m metric.Meter) error {
 	if err != nil {
 		return err
 	}
+	sslGone, err := m.Int64ObservableCounter("weft_bpf_openssl_vanished",
+		metric.WithDescription("Processes that exited before OpenSSL discovery could read their maps or open their OpenSSL files through /proc/PID (the host's libssl is probed by its host path, so only private copies are missed)."))
+	if err != nil {
+		return err
+	}
 	sslDrop, err := m.Int64ObservableCounter("weft_bpf_openssl_notices_dropped",
 		metric.WithDescription("New-process notices dropped because OpenSSL discovery was behind."))
 	if err != nil {
@@ -76,6 +81,7 @@ func (t *Tracer) RegisterMetrics(m metric.Meter) error {
 		if t.ssl != nil {
 			o.ObserveInt64(libs, t.ssl.Attached())
 			o.ObserveInt64(sslFail, int64(t.ssl.Failed()))
+			o.ObserveInt64(sslGone, int64(t.ssl.Vanished()))
 			o.ObserveInt64(sslDrop, int64(t.ssl.dropped.Load()))
 		}
 		var perCPU []uint64
@@ -95,6 +101,6 @@ func (t *Tracer) RegisterMetrics(m metric.Meter) error {
 			o.ObserveInt64(lost, int64(n), metric.WithAttributes(attribute.String("cpu", strconv.Itoa(cpu))))
 		}
 		return nil
-	}, lost, recv, bad, libs, sslFail, sslDrop, unmapped, goProcs, goDrop, goHooked)
+	}, lost, recv, bad, libs, sslFail, sslGone, sslDrop, unmapped, goProcs, goDrop, goHooked)
 	return err
 }

@@ -55,8 +55,11 @@ type sslLib struct {
 // processes map: once per file, detached when the last process using a
 // non-system copy exits.
 type OpenSSL struct {
-	progs *weftPrograms
-	log   interface{ Warn(string, ...any) }
+	log interface{ Warn(string, ...any) }
+	// proc is the procfs mount ("/proc"; tests point it at a fake tree).
+	proc string
+	// attachFile hooks the OpenSSL functions of the file at path.
+	attachFile func(path string) ([]link.Link, error)
 
 	mu      sync.Mutex
 	libs    map[fileID]*sslLib
@@ -69,6 +72,7 @@ type OpenSSL struct {
 
 	attached atomic.Int64
 	failed   atomic.Uint64
+	vanished atomic.Uint64
 }
 
 type sslWork struct {
@@ -77,10 +81,15 @@ type sslWork struct {
 }
 
 func newOpenSSL(progs *weftPrograms, log interface{ Warn(string, ...any) }) *OpenSSL {
-	o := &OpenSSL{progs: progs, log: log, libs: map[fileID]*sslLib{}, pids: map[uint32][]fileID{},
-		noSSL: map[fileID]bool{}, work: make(chan sslWork, 1024), quit: make(chan struct{}), done: make(chan struct{})}
+	o := newOpenSSLState(log, func(path string) ([]link.Link, error) { return attachSSL(progs, path) })
 	go o.run()
 	return o
+}
+
+// newOpenSSLState is an OpenSSL without its discovery goroutine.
+func newOpenSSLState(log interface{ Warn(string, ...any) }, attach func(string) ([]link.Link, error)) *OpenSSL {
+	return &OpenSSL{log: log, proc: "/proc", attachFile: attach, libs: map[fileID]*sslLib{}, pids: map[uint32][]fileID{},
+		noSSL: map[fileID]bool{}, work: make(chan sslWork, 1024), quit: make(chan struct{}), done: make(chan struct{})}
 }
 
 // run does discovery off the ring buffer reader's goroutine: reading maps
@@ -113,7 +122,7 @@ func (o *OpenSSL) Notify(pid uint32, exit bool) {
 
 // ScanAll attaches to what every running process maps. Called at start.
 func (o *OpenSSL) ScanAll() {
-	entries, _ := os.ReadDir("/proc")
+	entries, _ := os.ReadDir(o.proc)
 	for _, e := range entries {
 		pid, err := strconv.ParseUint(e.Name(), 10, 32)
 		if err != nil {
@@ -125,42 +134,134 @@ func (o *OpenSSL) ScanAll() {
 
 // ScanProcess attaches to the OpenSSL copies pid maps, if new, and records
 // pid as one of their users.
+//
+// A process that exits before it could be looked at, or before its files
+// could be opened through /proc/PID, is counted (Vanished), not warned
+// about: short-lived clients do it all the time. Its files are only lost
+// when they are its own copies; the host's libssl is attached by its host
+// path, for every process that maps it.
 func (o *OpenSSL) ScanProcess(pid uint32) {
-	root := fmt.Sprintf("/proc/%d/root", pid)
-	paths := sslPaths(pid)
-	for _, path := range paths {
-		o.attach(pid, filepath.Join(root, path), isSystemPath(path))
-	}
-	if len(paths) == 0 {
-		o.scanStatic(pid)
+	if o.scan(pid) {
+		o.vanished.Add(1)
 	}
 }
 
-// scanStatic attaches to an executable that links OpenSSL statically (it
-// exports SSL_write, as node does). Each file is read once.
-func (o *OpenSSL) scanStatic(pid uint32) {
-	exe := fmt.Sprintf("/proc/%d/exe", pid)
-	var st unix.Stat_t
-	if err := unix.Stat(exe, &st); err != nil {
-		return
+// scan is ScanProcess; it reports whether pid turned out to be gone.
+func (o *OpenSSL) scan(pid uint32) (gone bool) {
+	paths, err := sslPaths(o.procDir(pid))
+	if err != nil {
+		return o.gone(pid, err)
 	}
-	id := fileID{dev: st.Dev, ino: st.Ino}
+	for _, path := range paths {
+		target, id, err := o.resolve(pid, path)
+		if err != nil {
+			gone = gone || o.gone(pid, err)
+			continue
+		}
+		gone = o.attach(pid, target, id, isSystemPath(path), target != path) || gone
+	}
+	if len(paths) == 0 {
+		return o.scanStatic(pid)
+	}
+	return gone
+}
+
+func (o *OpenSSL) procDir(pid uint32) string {
+	return filepath.Join(o.proc, strconv.FormatUint(uint64(pid), 10))
+}
+
+// resolve returns the path to attach to the file pid maps at path (a path
+// in pid's mount namespace), and the file's identity. It is path itself,
+// which outlives the process, when pid sees the same file there as weft
+// does: pid shares weft's mount namespace, or path names, for weft, the
+// file with the same device and inode. Otherwise (a container's own copy)
+// it is the path through /proc/PID/root, valid only while pid lives. An
+// error that gone reports means pid exited.
+func (o *OpenSSL) resolve(pid uint32, path string) (string, fileID, error) {
+	dir := o.procDir(pid)
+	if sameMountNS(filepath.Join(o.proc, "self"), dir) {
+		if id, err := statID(path); err == nil {
+			return path, id, nil
+		}
+	}
+	inRoot := filepath.Join(dir, "root", path)
+	id, err := statID(inRoot)
+	if err != nil {
+		return "", fileID{}, fmt.Errorf("stat %s: %w", inRoot, err)
+	}
+	if host, err := statID(path); err == nil && host == id {
+		return path, id, nil
+	}
+	return inRoot, id, nil
+}
+
+// sameMountNS reports whether the processes behind two /proc directories
+// are in one mount namespace, where a path names the same file for both.
+func sameMountNS(a, b string) bool {
+	na, err := os.Readlink(filepath.Join(a, "ns", "mnt"))
+	if err != nil {
+		return false
+	}
+	nb, err := os.Readlink(filepath.Join(b, "ns", "mnt"))
+	return err == nil && na == nb
+}
+
+func statID(path string) (fileID, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return fileID{}, err
+	}
+	return fileID{dev: st.Dev, ino: st.Ino}, nil
+}
+
+// gone reports whether err, from looking at pid through /proc, is because
+// pid exited: a short-lived client often does before discovery reaches it.
+// ENOENT alone is not enough: a kernel thread has no exe, a library may
+// have been deleted; the process's /proc directory must be gone too.
+func (o *OpenSSL) gone(pid uint32, err error) bool {
+	if errors.Is(err, unix.ESRCH) {
+		return true
+	}
+	if !errors.Is(err, unix.ENOENT) {
+		return false
+	}
+	_, serr := os.Stat(o.procDir(pid))
+	return errors.Is(serr, unix.ENOENT)
+}
+
+// scanStatic attaches to an executable that links OpenSSL statically (it
+// exports SSL_write, as node does). Each file is read once. It reports
+// whether pid turned out to be gone.
+func (o *OpenSSL) scanStatic(pid uint32) bool {
+	exe := filepath.Join(o.procDir(pid), "exe")
+	id, err := statID(exe)
+	if err != nil {
+		return o.gone(pid, err) // a kernel thread has no exe, and is not gone
+	}
+	// Attach by the executable's own path when weft sees the same file
+	// there: that outlives the process.
+	target, viaProc := exe, true
+	if path, err := os.Readlink(exe); err == nil {
+		if t, tid, err := o.resolve(pid, path); err == nil && t == path && tid == id {
+			target, viaProc = path, false
+		}
+	}
 	o.mu.Lock()
 	without, attached := o.noSSL[id], o.libs[id] != nil
 	o.mu.Unlock()
 	if without {
-		return
+		return false
 	}
-	if !attached && !exportsSSL(exe) {
+	if !attached && !exportsSSL(target) {
 		o.mu.Lock()
 		if len(o.noSSL) > 4096 {
 			clear(o.noSSL)
 		}
 		o.noSSL[id] = true
 		o.mu.Unlock()
-		return
+		return false
 	}
-	o.attach(pid, exe, false)
+	return o.attach(pid, target, id, false, viaProc)
 }
 
 // ProcessExit forgets pid; libraries it alone used are detached.
@@ -188,6 +289,10 @@ func (o *OpenSSL) ProcessExit(pid uint32) {
 // attach attempts that failed.
 func (o *OpenSSL) Attached() int64 { return o.attached.Load() }
 func (o *OpenSSL) Failed() uint64  { return o.failed.Load() }
+
+// Vanished counts processes that exited before discovery could read them
+// or open their OpenSSL files through /proc/PID.
+func (o *OpenSSL) Vanished() uint64 { return o.vanished.Load() }
 func (o *OpenSSL) close() {
 	close(o.quit)
 	<-o.done
@@ -216,21 +321,23 @@ func (o *OpenSSL) closeAll() {
 	o.attached.Store(0)
 }
 
-func (o *OpenSSL) attach(pid uint32, path string, pinned bool) {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return
-	}
-	id := fileID{dev: st.Dev, ino: st.Ino}
+// attach records pid as a user of the file id, attaching to it through
+// path first if no process had it. viaProc says path goes through
+// /proc/PID, so a file that is gone there means pid exited: that is
+// reported (gone), not warned about.
+func (o *OpenSSL) attach(pid uint32, path string, id fileID, pinned, viaProc bool) (gone bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	lib := o.libs[id]
 	if lib == nil {
-		links, err := attachSSL(o.progs, path)
+		links, err := o.attachFile(path)
 		if err != nil {
+			if viaProc && o.gone(pid, err) {
+				return true
+			}
 			o.failed.Add(1)
 			o.log.Warn("openssl uprobes skipped", "path", path, "err", err)
-			return
+			return false
 		}
 		lib = &sslLib{path: path, links: links, users: map[uint32]struct{}{}, pinned: pinned}
 		o.libs[id] = lib
@@ -243,6 +350,7 @@ func (o *OpenSSL) attach(pid uint32, path string, pinned bool) {
 		lib.users[pid] = struct{}{}
 		o.pids[pid] = append(o.pids[pid], id)
 	}
+	return false
 }
 
 // attachSSL hooks every OpenSSL function path exports.
@@ -279,10 +387,10 @@ func attachSSL(progs *weftPrograms, path string) ([]link.Link, error) {
 // sslPaths returns the files pid maps that carry OpenSSL: shared libssl
 // copies, and the executable itself when it exports SSL_write (OpenSSL
 // linked statically, as node does).
-func sslPaths(pid uint32) []string {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/maps", pid))
+func sslPaths(procDir string) ([]string, error) {
+	f, err := os.Open(filepath.Join(procDir, "maps"))
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	defer f.Close()
 	seen := map[string]bool{}
@@ -300,7 +408,9 @@ func sslPaths(pid uint32) []string {
 			paths = append(paths, p)
 		}
 	}
-	return paths
+	// A process that exits while its maps are read ends the read with
+	// ESRCH.
+	return paths, sc.Err()
 }
 
 // exportsSSL reports whether an ELF file has an SSL_write symbol.

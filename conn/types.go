@@ -68,13 +68,16 @@ type Tuple struct {
 // immutable once the connection is in the table: parsers that infer the
 // role of a connection that predates weft put it on the Exchange instead.
 type Info struct {
-	ID       ID
-	Tuple    Tuple
-	Role     Role
-	TID      uint32 // thread that opened (or first used) the connection
-	Comm     string // kernel task name of the process, a fallback service name
-	OpenedAt int64  // monotonic ns
-	UDP      bool   // a UDP socket: segments are datagrams
+	ID    ID
+	Tuple Tuple
+	Role  Role
+	TID   uint32 // thread that opened (or first used) the connection
+	// Comm is the thread-group leader's kernel task name when the leader
+	// opened the connection, else empty: a worker thread's name (it may
+	// have renamed itself) is not the process's. A fallback service name.
+	Comm     string
+	OpenedAt int64 // monotonic ns
+	UDP      bool  // a UDP socket: segments are datagrams
 	// TLS is set on the generation of a connection that carries plaintext
 	// captured from OpenSSL; its Seq values are plaintext offsets, which
 	// both ends share.

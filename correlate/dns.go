@@ -32,7 +32,9 @@ const (
 
 // ErrorTypeTimeout is the error.type of a DNS span whose query saw no
 // response: none came within the timeout, or the socket closed first.
-// Error response codes report their mnemonic ("SERVFAIL") instead.
+// A client that gave up at once (its socket closed unanswered well before
+// any timeout, as on a refused query) reports ErrorTypeNoResponse. Error
+// response codes report their mnemonic ("SERVFAIL") instead.
 const ErrorTypeTimeout = "timeout"
 
 // dnsSpanPrefix starts every DNS span name: "DNS A example.com".
@@ -86,7 +88,7 @@ func (c *Correlator) dnsSpan(ex *protocols.Exchange, s *Span) {
 	}
 	attrs = appendAddrPort(attrs, semconv.NetworkPeerAddressKey, semconv.NetworkPeerPortKey, peerAddr, peer.Port())
 
-	if !d.TimedOut {
+	if !d.TimedOut && !d.NoResponse {
 		attrs = append(attrs, DNSResponseCodeKey.String(dns.RCodeString(d.RCode)), DNSAnswerCountKey.Int(d.Answers))
 		if d.NAddrs > 0 {
 			attrs = append(attrs, semconv.DNSAnswers(addrStrings(d.Addrs[:min(d.NAddrs, len(d.Addrs))])...))
@@ -116,6 +118,8 @@ func dnsStatus(d *protocols.DNSInfo) (codes.Code, string) {
 	switch {
 	case d.TimedOut:
 		return codes.Error, ErrorTypeTimeout
+	case d.NoResponse:
+		return codes.Error, ErrorTypeNoResponse
 	case d.RCode == 0, d.RCode == 3: // NOERROR, NXDOMAIN
 		return codes.Unset, ""
 	}

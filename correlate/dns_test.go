@@ -109,6 +109,18 @@ func TestDNSSpans(t *testing.T) {
 			},
 		},
 		{
+			// The socket closed at once, unanswered (nothing listened:
+			// ECONNREFUSED): no response, not a timeout.
+			name: "given up at once", ex: dnsExchange(conn.RoleClient, protocols.DNSInfo{Name: "refused.test", Type: 1, RCode: -1, NoResponse: true}),
+			kind: trace.SpanKindClient, spanNm: "DNS A refused.test", status: codes.Error,
+			want: []string{
+				"dns.question.name=refused.test", "dns.question.type=A", "network.transport=udp",
+				"server.address=10.0.0.53", "server.port=53",
+				"network.peer.address=10.0.0.53", "network.peer.port=53",
+				"error.type=no_response",
+			},
+		},
+		{
 			name: "root, unnamed type, extended code", ex: dnsExchange(conn.RoleClient, protocols.DNSInfo{Name: ".", Type: 65280, RCode: 16}),
 			kind: trace.SpanKindClient, spanNm: "DNS TYPE65280 .", status: codes.Error,
 			want: []string{

@@ -234,7 +234,13 @@ func (c *Cache) Stats() Stats {
 // for what the blocks lack (the executable's path). Only argv[0] and the
 // OTEL_ variables are kept from the blocks. It replaces the cached entry:
 // the kernel sends it again after exec.
-func (c *Cache) ObserveBlocks(pid uint32, comm string, argv, env []byte) {
+//
+// The event's kernel comm is not taken: it is the name of whichever thread
+// made the process's first connection, which may be a worker that renamed
+// itself (dig's isc-net-0000), not the process. When neither /proc nor the
+// blocks name the process, nothing is cached and Lookup decides, with the
+// leader's comm if its caller has it.
+func (c *Cache) ObserveBlocks(pid uint32, argv, env []byte) {
 	info := readProc(c.cfg.ProcRoot, pid)
 	if info.found {
 		c.readsFound.Add(1)
@@ -251,10 +257,15 @@ func (c *Cache) ObserveBlocks(pid uint32, comm string, argv, env []byte) {
 	if info.resourceAttrs == "" {
 		info.resourceAttrs = attrs
 	}
-	p := newProcess(pid, comm, info, c.host)
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if processName(info, "") == "" && info.serviceName == "" && info.resourceAttrs == "" {
+		// Nothing names it; an entry from before an exec is stale.
+		delete(c.procs, pid)
+		return
+	}
+	p := newProcess(pid, "", info, c.host)
 	e := &entry{proc: p}
 	e.used.Store(c.tick.Add(1))
 	c.procs[pid] = e

@@ -5,17 +5,20 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -25,6 +28,7 @@ type fakeProc struct {
 	exe     string // symlink target; "" for no exe link (kernel thread, zombie)
 	cmdline []string
 	environ []string
+	comm    string // /proc/PID/comm, the leader's name; "" for no file
 }
 
 func writeProc(t *testing.T, root string, pid uint32, p fakeProc) {
@@ -53,6 +57,11 @@ func writeProc(t *testing.T, root string, pid uint32, p fakeProc) {
 	}
 	write("cmdline", p.cmdline)
 	write("environ", p.environ)
+	if p.comm != "" {
+		if err := os.WriteFile(filepath.Join(dir, "comm"), []byte(p.comm+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func removeProc(t *testing.T, root string, pid uint32) {
@@ -151,8 +160,13 @@ func TestServiceNamePrecedence(t *testing.T) {
 			environ: []string{"OTEL_RESOURCE_ATTRIBUTES=service.name=x,broken"}}, "app-comm", "app"},
 		{"executable base name", fakeProc{exe: "/opt/svc/bin/billing", cmdline: []string{"billing"}}, "bill-comm", "billing"},
 		{"deleted executable", fakeProc{exe: "/opt/svc/bin/billing (deleted)", cmdline: []string{"billing"}}, "x", "billing"},
-		{"no exe link: comm", fakeProc{cmdline: []string{"python3", "app.py"}}, "gunicorn", "gunicorn"},
-		{"nothing at all", fakeProc{cmdline: []string{"x"}}, "", unknownService},
+		{"no exe link: argv[0]", fakeProc{cmdline: []string{"/usr/bin/python3", "app.py"}, comm: "gunicorn"}, "worker-1", "python3"},
+		{"rewritten argv: its first word", fakeProc{cmdline: []string{"nginx: worker process"}}, "x", "nginx"},
+		{"login shell argv[0]", fakeProc{cmdline: []string{"-bash"}}, "x", "bash"},
+		// An empty cmdline with a comm is a zombie: /proc no longer knows
+		// it, so Lookup falls back, but to the leader's comm from /proc.
+		{"no exe, no argv: leader's comm", fakeProc{comm: "dig"}, "isc-net-0000", "dig"},
+		{"nothing at all", fakeProc{}, "", unknownService},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -483,7 +497,7 @@ func TestObserveBlocksAfterExit(t *testing.T) {
 	c := NewCache(Config{ProcRoot: t.TempDir(), HostName: "h"})
 	argv := []byte("/usr/bin/goclient\x00-n\x003\x00")
 	env := []byte("SECRET=hunter2\x00OTEL_SERVICE_NAME=checkout\x00OTEL_RESOURCE_ATTRIBUTES=team=pay\x00")
-	c.ObserveBlocks(42, "goclient", argv, env)
+	c.ObserveBlocks(42, argv, env)
 	p := c.Lookup(42, "goclient")
 	if p.ServiceName != "checkout" || p.Command != "/usr/bin/goclient" {
 		t.Fatalf("got service %q command %q", p.ServiceName, p.Command)
@@ -497,7 +511,7 @@ func TestObserveBlocksAfterExit(t *testing.T) {
 		t.Fatalf("OTEL_RESOURCE_ATTRIBUTES not applied: %v", p.Attributes)
 	}
 
-	c.ObserveBlocks(43, "curl", []byte("curl\x00"), []byte("A=1\x00OTEL_SERVICE_NAME=trunc"))
+	c.ObserveBlocks(43, []byte("curl\x00"), []byte("A=1\x00OTEL_SERVICE_NAME=trunc"))
 	if got := c.Lookup(43, "curl").ServiceName; got != "curl" {
 		t.Fatalf("cut-short OTEL_SERVICE_NAME used: service %q", got)
 	}
@@ -510,4 +524,83 @@ func hasAttr(p *Process, key, value string) bool {
 		}
 	}
 	return false
+}
+
+// TestObserveBlocksWorkerThreadComm: dig makes its queries from threads it
+// renames isc-net-0000 and exits before /proc can be read; the kernel's
+// comm at its first connection is the worker's. The process is named by
+// its argv[0], and a block with nothing in it leaves the name to Lookup
+// rather than to the worker's comm.
+func TestObserveBlocksWorkerThreadComm(t *testing.T) {
+	c := NewCache(Config{ProcRoot: t.TempDir(), HostName: "h"})
+	c.ObserveBlocks(42, []byte("dig\x00@127.0.0.1\x00-p\x005353\x00example.com\x00"), nil)
+	p := c.Lookup(42, "")
+	if p.ServiceName != "dig" || p.ExeName != "dig" || !hasAttr(p, "process.executable.name", "dig") {
+		t.Fatalf("process = %+v, want service and executable dig", *p)
+	}
+
+	c.ObserveBlocks(43, nil, nil) // the kernel could not read the blocks
+	if c.Len() != 1 {
+		t.Fatalf("an empty block cached an entry: %d entries", c.Len())
+	}
+	if got := c.Lookup(43, "").ServiceName; got != unknownService {
+		t.Fatalf("service %q, want %q", got, unknownService)
+	}
+}
+
+// TestRenamedWorkerThread: a live multi-threaded process (this test)
+// whose worker thread renames itself with prctl(PR_SET_NAME). /proc says
+// the worker's name under task/TID/comm only; the process is named by its
+// executable, and the comm read from /proc is the leader's.
+func TestRenamedWorkerThread(t *testing.T) {
+	const worker = "isc-net-0000"
+	pid := os.Getpid()
+	leader, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	if err != nil {
+		t.Skipf("no procfs: %v", err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	renamed := make(chan int)
+	release := make(chan struct{})
+	defer close(release)
+	var rename func()
+	rename = func() {
+		// The goroutine keeps its thread locked and returns without
+		// unlocking, so the runtime ends the renamed thread with it.
+		runtime.LockOSThread()
+		tid := unix.Gettid()
+		if tid == pid {
+			go rename() // the leader thread: hold it and try another
+			<-release
+			return
+		}
+		name, _ := unix.BytePtrFromString(worker)
+		if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(name)), 0, 0, 0); err != nil {
+			t.Error(err)
+		}
+		renamed <- tid
+		<-release
+	}
+	go rename()
+	tid := <-renamed
+	if got, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/comm", pid, tid)); strings.TrimSpace(string(got)) != worker {
+		t.Fatalf("thread %d is named %q, want %q", tid, got, worker)
+	}
+
+	info := readProc("/proc", uint32(pid))
+	if info.comm != strings.TrimSpace(string(leader)) || info.comm == worker {
+		t.Errorf("comm from /proc = %q, want the leader's %q", info.comm, leader)
+	}
+	c := NewCache(Config{HostName: "h"})
+	p := c.Lookup(uint32(pid), worker) // a caller that wrongly passes the worker's comm
+	if want := filepath.Base(exe); p.ServiceName != want || p.ExeName != want {
+		t.Errorf("service %q executable %q, want %q", p.ServiceName, p.ExeName, want)
+	}
+	// Without exe and argv, the name is still the leader's, not the worker's.
+	if got := processName(procInfo{comm: info.comm}, worker); got != info.comm {
+		t.Errorf("name = %q, want the leader's comm %q", got, info.comm)
+	}
 }

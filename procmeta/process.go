@@ -8,9 +8,11 @@ import (
 type Process struct {
 	PID         uint32
 	ServiceName string
-	ExeName     string // base name of /proc/PID/exe, or the kernel comm
-	ExePath     string
-	Command     string // argv[0]
+	// ExeName is the base name of /proc/PID/exe, else of argv[0], else the
+	// thread-group leader's comm: never a worker thread's name.
+	ExeName string
+	ExePath string
+	Command string // argv[0]
 	// Attributes are the resource attributes (semconv names) for this
 	// process, service.name first.
 	Attributes []attribute.KeyValue

@@ -33,6 +33,7 @@ const (
 type procInfo struct {
 	exePath       string
 	command       string // argv[0]
+	comm          string // /proc/PID/comm: the thread-group leader's name
 	serviceName   string // OTEL_SERVICE_NAME
 	resourceAttrs string // OTEL_RESOURCE_ATTRIBUTES
 	found         bool   // /proc knew the process
@@ -51,6 +52,12 @@ func readProc(root string, pid uint32) procInfo {
 	}
 	if cmd, err := readArgv0(filepath.Join(dir, "cmdline")); err == nil {
 		info.command = cmd
+	}
+	// /proc/PID/comm is the leader's name, not that of whichever thread
+	// moved the bytes (dig's I/O runs on threads it names isc-net-0000).
+	// A zombie still has it.
+	if b, err := os.ReadFile(filepath.Join(dir, "comm")); err == nil {
+		info.comm = strings.TrimSpace(string(b))
 	}
 	info.found = info.exePath != "" || info.command != ""
 	if !info.found {

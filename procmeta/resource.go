@@ -68,7 +68,12 @@ func indexKey(kvs []attribute.KeyValue, k attribute.Key) int {
 //
 // service.name is the first of: OTEL_SERVICE_NAME, service.name in
 // OTEL_RESOURCE_ATTRIBUTES (the precedence the process's own SDK applies),
-// the executable's base name, the kernel comm.
+// then the process's name (processName).
+//
+// comm is a kernel task name the caller has for the process; it must be
+// the thread-group leader's, never that of the thread that moved the bytes
+// (a worker thread may have renamed itself: dig's are isc-net-0000), and
+// is only used when /proc and argv say nothing.
 //
 // The process's own OTEL_RESOURCE_ATTRIBUTES come after weft's attributes
 // and override them, as they would in its SDK, except process.pid: weft's
@@ -80,9 +85,7 @@ func newProcess(pid uint32, comm string, info procInfo, host string) *Process {
 		ExePath: info.exePath,
 		Command: info.command,
 	}
-	if info.exePath != "" {
-		p.ExeName = path.Base(info.exePath)
-	}
+	p.ExeName = processName(info, comm)
 	// A malformed value is dropped whole; there is nobody to report it to
 	// but the process's owner, who sees the same in their SDK's logs.
 	env, _ := parseResourceAttributes(info.resourceAttrs)
@@ -127,4 +130,35 @@ func newProcess(pid uint32, comm string, info procInfo, host string) *Process {
 	}
 	p.Attributes = attrs
 	return p
+}
+
+// processName names a process by, in order: the base name of its
+// executable, the base name of its argv[0], the thread-group leader's comm
+// from /proc/PID/comm, and last the comm the caller has. Every one of them
+// belongs to the process as a whole, not to one of its threads.
+func processName(info procInfo, comm string) string {
+	if info.exePath != "" {
+		return path.Base(info.exePath)
+	}
+	if name := argv0Name(info.command); name != "" {
+		return name
+	}
+	if info.comm != "" {
+		return info.comm
+	}
+	return comm
+}
+
+// argv0Name is the base name of the program argv[0] names. Only the first
+// word counts: a process that rewrote its argument block (nginx's
+// "nginx: worker process") leaves a title there, not a path. A login
+// shell's leading '-' is dropped.
+func argv0Name(argv0 string) string {
+	word, _, _ := strings.Cut(strings.TrimSpace(argv0), " ")
+	word = strings.TrimSuffix(word, ":")
+	name := strings.TrimPrefix(path.Base(word), "-")
+	if name == "." || name == "/" {
+		return ""
+	}
+	return name
 }

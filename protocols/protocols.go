@@ -102,6 +102,10 @@ type DNSInfo struct {
 	Answers   int    // answer records, from the header's count
 	Transport string // "udp" or "tcp"
 	TimedOut  bool   // no response within the timeout, or before the socket closed
+	// NoResponse is set instead of TimedOut for a query this process sent
+	// whose socket closed unanswered at once, sooner than any client's
+	// timeout: the client gave up (typically refused, nothing listening).
+	NoResponse bool
 	// Peer is the other end of this exchange: the server for a query this
 	// process sent, the client for one it answered. For UDP it comes from
 	// the datagram, since one socket may talk to many peers.

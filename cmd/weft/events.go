@@ -26,7 +26,12 @@ var _ bpf.Handler = (*eventSink)(nil)
 
 func (s *eventSink) ConnOpen(ev *bpf.ConnEvent) {
 	local, remote := ev.Tuple()
-	comm := ev.CommString()
+	// The comm is the calling thread's; only the leader's names the
+	// process (a worker may have renamed itself, as dig's isc-net-0000 do).
+	comm := ""
+	if ev.Tid == ev.Tgid {
+		comm = ev.CommString()
+	}
 	info := conn.Info{
 		ID:       conn.ID{PID: ev.Tgid, FD: ev.Fd, Gen: ev.Gen},
 		Tuple:    conn.Tuple{Local: local, Remote: remote},
@@ -91,7 +96,7 @@ func (s *eventSink) ProcessExit(ev *bpf.ProcEvent) {
 }
 
 func (s *eventSink) ProcessInfo(ev *bpf.ProcInfoEvent, argv, env []byte) {
-	s.procs.ObserveBlocks(ev.Tgid, ev.CommString(), argv, env)
+	s.procs.ObserveBlocks(ev.Tgid, argv, env)
 	if s.golang != nil {
 		s.golang.Observe(ev.Tgid)
 	}

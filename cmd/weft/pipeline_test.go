@@ -93,9 +93,9 @@ var (
 // exchanges feeds n keep-alive exchanges on one connection seen from both
 // ends: 4 data events per exchange. It returns the number of events.
 func (p *pipeline) exchanges(n int) int {
-	client := bpf.ConnEvent{Kind: bpf.EventConnOpen, Tgid: 100, Fd: 5, Gen: 1, Family: 2, Sport: 40000, Dport: 8000, Role: bpf.RoleClient}
+	client := bpf.ConnEvent{Kind: bpf.EventConnOpen, Tgid: 100, Tid: 100, Fd: 5, Gen: 1, Family: 2, Sport: 40000, Dport: 8000, Role: bpf.RoleClient}
 	client.Saddr[0], client.Daddr[0] = 127, 127
-	server := bpf.ConnEvent{Kind: bpf.EventConnOpen, Tgid: 200, Fd: 7, Gen: 2, Family: 2, Sport: 8000, Dport: 40000, Role: bpf.RoleServer}
+	server := bpf.ConnEvent{Kind: bpf.EventConnOpen, Tgid: 200, Tid: 200, Fd: 7, Gen: 2, Family: 2, Sport: 8000, Dport: 40000, Role: bpf.RoleServer}
 	server.Saddr[0], server.Daddr[0] = 127, 127
 	copy(client.Comm[:], "curl")
 	copy(server.Comm[:], "srv")

@@ -122,8 +122,10 @@ func checkExchange(t *testing.T, info *conn.Info, x *protocols.Exchange) {
 		t.Fatalf("ends at %d before it starts at %d", x.End, x.Start)
 	case x.Role != conn.RoleClient && x.Role != conn.RoleServer:
 		t.Fatalf("role %v", x.Role)
-	case d.TimedOut != (d.RCode == -1) || d.RCode < -1 || d.RCode > 0xfff:
-		t.Fatalf("timed out %v with rcode %d", d.TimedOut, d.RCode)
+	case (d.TimedOut || d.NoResponse) != (d.RCode == -1) || d.TimedOut && d.NoResponse || d.RCode < -1 || d.RCode > 0xfff:
+		t.Fatalf("timed out %v, no response %v, with rcode %d", d.TimedOut, d.NoResponse, d.RCode)
+	case d.NoResponse && x.Role != conn.RoleClient:
+		t.Fatalf("a server's query given up at once")
 	case d.Transport != map[bool]string{true: "udp", false: "tcp"}[info.UDP]:
 		t.Fatalf("transport %q on a UDP=%v socket", d.Transport, info.UDP)
 	case d.NAddrs < 0 || d.NAddrs > protocols.DNSMaxAddrs || d.Answers < 0 || d.Answers > 0xffff:

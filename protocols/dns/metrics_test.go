@@ -30,6 +30,7 @@ func TestRegisterMetrics(t *testing.T) {
 		{"weft_dns_desyncs", s.Desyncs.Add},
 		{"weft_dns_partial_responses", s.Partial.Add},
 		{"weft_dns_multicast_queries", s.Multicast.Add},
+		{"weft_dns_no_responses", s.NoResponse.Add},
 	} {
 		c.add(uint64(i + 1))
 		want[c.name] = int64(i + 1)

@@ -14,6 +14,7 @@ import (
 // Defaults for Options fields left zero.
 const (
 	DefaultTimeout         = 5 * time.Second
+	DefaultQuickClose      = 500 * time.Millisecond
 	DefaultMaxPending      = 256
 	DefaultMaxMessageBytes = 4096
 )
@@ -24,6 +25,12 @@ type Options struct {
 	// emitted as timed out. Expiry is checked on every later segment of the
 	// connection, by the segment's time, on Close, and on Parser.Expire.
 	Timeout time.Duration
+	// QuickClose: a query a client sent whose socket then closed
+	// unanswered sooner than this was not timed out but given up at once
+	// (typically refused: nothing listens, the read fails with
+	// ECONNREFUSED), and is reported as such. No resolver's own timeout is
+	// this short (glibc's, Go's and dig's are a second or more).
+	QuickClose time.Duration
 	// MaxPending bounds the queries waiting for a response on one socket
 	// (a server socket holds one per client in flight); beyond it the
 	// oldest is dropped and counted.
@@ -43,6 +50,9 @@ func (o Options) Validate() error {
 	if o.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("timeout %v is negative", o.Timeout))
 	}
+	if o.QuickClose < 0 {
+		errs = append(errs, fmt.Errorf("quick close %v is negative", o.QuickClose))
+	}
 	if o.MaxPending < 0 {
 		errs = append(errs, fmt.Errorf("max pending %d is negative", o.MaxPending))
 	}
@@ -55,6 +65,9 @@ func (o Options) Validate() error {
 func (o Options) withDefaults() Options {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
+	}
+	if o.QuickClose <= 0 {
+		o.QuickClose = DefaultQuickClose
 	}
 	if o.MaxPending <= 0 {
 		o.MaxPending = DefaultMaxPending
@@ -72,7 +85,8 @@ func (o Options) withDefaults() Options {
 // tell lost capture and timeouts from traffic weft does not understand.
 type Stats struct {
 	Exchanges   atomic.Uint64 // exchanges emitted, answered or not
-	TimedOut    atomic.Uint64 // queries emitted without a response
+	TimedOut    atomic.Uint64 // queries emitted without a response after the timeout, or a close that came later than QuickClose
+	NoResponse  atomic.Uint64 // client queries whose socket closed unanswered within QuickClose (given up at once, e.g. refused)
 	Retransmits atomic.Uint64 // repeated queries folded into the waiting one
 	Malformed   atomic.Uint64 // messages dropped as not DNS (or a query without a question)
 	Orphans     atomic.Uint64 // responses with no waiting query to pair with
@@ -86,7 +100,8 @@ type Stats struct {
 func (s *Stats) RegisterMetrics(m metric.Meter) error {
 	return selfmetrics.RegisterCounters(m,
 		selfmetrics.Counter{Name: "weft_dns_exchanges", Description: "DNS exchanges emitted, answered or not.", Value: &s.Exchanges},
-		selfmetrics.Counter{Name: "weft_dns_timeouts", Description: "DNS queries emitted without a response (timeout, or the socket closed first).", Value: &s.TimedOut},
+		selfmetrics.Counter{Name: "weft_dns_timeouts", Description: "DNS queries emitted without a response (timeout, or the socket closed first, but not at once).", Value: &s.TimedOut},
+		selfmetrics.Counter{Name: "weft_dns_no_responses", Description: "DNS client queries whose socket closed unanswered at once, well before any timeout (the client gave up, typically refused: nothing listening).", Value: &s.NoResponse},
 		selfmetrics.Counter{Name: "weft_dns_retransmits", Description: "Repeated DNS queries folded into the query already waiting.", Value: &s.Retransmits},
 		selfmetrics.Counter{Name: "weft_dns_malformed", Description: "Messages on DNS sockets dropped as not DNS.", Value: &s.Malformed},
 		selfmetrics.Counter{Name: "weft_dns_orphan_responses", Description: "DNS responses dropped because no query was waiting for them.", Value: &s.Orphans},

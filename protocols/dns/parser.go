@@ -15,6 +15,8 @@ type Parser struct {
 	opts    Options
 	stats   *Stats
 	timeout int64 // ns
+	quick   int64 // ns: Options.QuickClose
+	lastEnd int64 // the latest segment's End: a close at or before it was not seen but inferred
 	closed  bool
 
 	pend   pending
@@ -35,6 +37,7 @@ func New(info *conn.Info, sink protocols.Sink, opts Options) *Parser {
 	p := &Parser{info: info, sink: sink, opts: opts.withDefaults()}
 	p.stats = p.opts.Stats
 	p.timeout = int64(p.opts.Timeout)
+	p.quick = int64(p.opts.QuickClose)
 	if info.Role == conn.RoleUnknown {
 		// A TCP connection that predates weft may be mid-message: each
 		// direction waits for a segment that starts one.
@@ -48,6 +51,7 @@ func (p *Parser) Segment(s *conn.Segment) {
 	if p.closed {
 		return
 	}
+	p.lastEnd = max(p.lastEnd, s.End)
 	p.expire(s.End)
 	switch {
 	case s.Datagram || p.info.UDP:
@@ -74,20 +78,31 @@ func (p *Parser) Expire(now int64) {
 func (p *Parser) expire(now int64) {
 	for p.pend.due(now) {
 		q := p.pend.remove(p.pend.earliest())
-		p.emit(&q, q.deadline, 0, nil)
+		p.emit(&q, q.deadline, 0, nil, false)
 	}
 }
 
 // Close ends the connection: queries still waiting are emitted unanswered,
 // ending at their deadline or at the close, whichever came first.
+//
+// A query this socket sent whose close came sooner than
+// Options.QuickClose after it is not a timeout: the client gave up at
+// once (DNSInfo.NoResponse). That is what a client does when its read
+// fails, typically with ECONNREFUSED after an ICMP port unreachable
+// (nothing listens there), which the kernel events do not carry: a failed
+// read moves no bytes. A close at or before the last segment's end was
+// not seen but inferred (a lost close event, an eviction), so it says
+// nothing about the client.
 func (p *Parser) Close(ts int64) {
 	if p.closed {
 		return
 	}
 	p.expire(ts)
+	seen := ts > p.lastEnd
 	for len(p.pend.qs) > 0 {
 		q := p.pend.remove(p.pend.earliest())
-		p.emit(&q, max(q.start, min(ts, q.deadline)), 0, nil)
+		end := max(q.start, min(ts, q.deadline))
+		p.emit(&q, end, 0, nil, seen && q.dir == conn.Egress && end-q.start < p.quick)
 	}
 	p.closed = true
 	p.pend = pending{}
@@ -152,7 +167,7 @@ func (p *Parser) handle(d conn.Direction, peer netip.AddrPort, tcp bool, t at) {
 			p.stats.Partial.Add(1)
 		}
 		q := p.pend.remove(i)
-		p.emit(&q, t.end, t.tid, m)
+		p.emit(&q, t.end, t.tid, m, false)
 		return
 	}
 	switch {
@@ -187,8 +202,9 @@ func (p *Parser) intern(b []byte) string {
 }
 
 // emit sends q's exchange, answered by m (whose first byte thread rtid
-// moved), or unanswered when m is nil.
-func (p *Parser) emit(q *query, end int64, rtid uint32, m *message) {
+// moved), or unanswered when m is nil: timed out, or given up at once by
+// the client when abandoned is set.
+func (p *Parser) emit(q *query, end int64, rtid uint32, m *message, abandoned bool) {
 	p.dns = protocols.DNSInfo{
 		ID: q.id, Name: q.name, Type: q.qtype, RCode: -1,
 		Transport: "udp", Peer: q.peer,
@@ -199,6 +215,9 @@ func (p *Parser) emit(q *query, end int64, rtid uint32, m *message) {
 	if m != nil {
 		p.dns.RCode, p.dns.Answers = m.rcode, int(m.ancount)
 		p.dns.Addrs, p.dns.NAddrs, p.dns.Partial = m.addrs, m.naddrs, m.partial
+	} else if abandoned {
+		p.dns.NoResponse = true
+		p.stats.NoResponse.Add(1)
 	} else {
 		p.dns.TimedOut = true
 		p.stats.TimedOut.Add(1)

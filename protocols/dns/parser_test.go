@@ -166,6 +166,59 @@ func TestCloseEndsPending(t *testing.T) {
 	h.want(2)
 }
 
+// TestCloseRefused: dig asks a port where nothing listens; the ICMP port
+// unreachable makes its read fail with ECONNREFUSED, which moves no bytes
+// and so reaches weft as nothing at all, and dig closes the socket 0.3 ms
+// after the query. That is not a timeout: the query ends at the close as
+// given up (NoResponse). A close after QuickClose is still a timeout (the
+// client's own clock ran out), and so is one at the last segment's end (a
+// close weft inferred, not saw), and a server that closes on a query it
+// never answered.
+func TestCloseRefused(t *testing.T) {
+	const ms = int64(time.Millisecond)
+	q := func(t *testing.T) []byte { return msg(t, 1, false, "refused.test", dnsmessage.TypeA, 0) }
+	for _, tc := range []struct {
+		name       string
+		info       *conn.Info
+		dir        conn.Direction
+		close      int64 // after the query was sent
+		noResponse bool
+	}{
+		{"refused, closed at once", udpClient(), conn.Egress, 300_000, true},
+		{"refused over TCP (reset)", tcpClient(), conn.Egress, 2 * ms, true},
+		{"just under QuickClose", udpClient(), conn.Egress, 500*ms - 1, true},
+		{"client's own 1 s timeout", udpClient(), conn.Egress, time.Second.Nanoseconds(), false},
+		{"close inferred at the last segment", udpClient(), conn.Egress, 100, false},
+		{"server never answered", &conn.Info{UDP: true, Role: conn.RoleServer, Tuple: conn.Tuple{Local: srvAddr}}, conn.Ingress, 300_000, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, tc.info, Options{})
+			const sent = 10 * sec
+			if tc.info.UDP {
+				h.dgram(tc.dir, map[bool]netip.AddrPort{true: srvAddr, false: cliAddr}[tc.dir == conn.Egress], sent, q(t))
+			} else {
+				h.stream(tc.dir, sent, framed(q(t)), 0)
+			}
+			h.p.Close(sent + tc.close)
+			h.want(1)
+			x := h.got[0]
+			d := x.DNS
+			if d.NoResponse != tc.noResponse || d.TimedOut == tc.noResponse || d.RCode != -1 {
+				t.Errorf("no response %v timed out %v rcode %d, want no response %v: %s", d.NoResponse, d.TimedOut, d.RCode, tc.noResponse, fmtX(x))
+			}
+			start := sent // a query sent starts when its write began, one received when the read returned
+			if tc.dir == conn.Ingress {
+				start += 100
+			}
+			if x.Start != start || x.End != sent+tc.close {
+				t.Errorf("span [%d, %d], want [%d, %d]", x.Start, x.End, start, sent+tc.close)
+			}
+			h.counts("no responses", h.stats.NoResponse.Load(), map[bool]uint64{true: 1}[tc.noResponse])
+			h.counts("timed out", h.stats.TimedOut.Load(), map[bool]uint64{false: 1}[tc.noResponse])
+		})
+	}
+}
+
 func TestRetransmission(t *testing.T) {
 	h := newHarness(t, &conn.Info{UDP: true, Tuple: conn.Tuple{Local: srvAddr}}, Options{})
 	q := msg(t, 7, false, "a.test", dnsmessage.TypeA, 0)
