@@ -35,9 +35,9 @@ type GoRuntime struct {
 	// bins caches what each executable file said: a program started many
 	// times (a CLI, a worker pool) is read once. Only run touches it.
 	bins map[fileID]goInspection
-	work  chan uint32
-	quit  chan struct{}
-	done  chan struct{}
+	work chan uint32
+	quit chan struct{}
+	done chan struct{}
 
 	registered atomic.Uint64 // Go processes registered with the kernel side
 	failed     atomic.Uint64 // Go processes weft could not track
