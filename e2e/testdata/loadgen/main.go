@@ -2,7 +2,11 @@
 // requests to -url (whose "{id}" is replaced by "<prefix>-<i>") from -c
 // workers, each with its own keep-alive connection, so -c requests are in
 // flight at once. It prints one line per failed request on stderr and
-// exits 1 if any failed; on success it prints "ok N" on stdout.
+// exits 1 if any failed; on success it prints "ok N SECONDS" on stdout.
+//
+// With -warmup W it first sends W requests the same way, prints "warm",
+// and waits -pause before the measured ones: a benchmark takes its
+// snapshot in that pause, so process start-up is outside its window.
 package main
 
 import (
@@ -23,14 +27,34 @@ func main() {
 	prefix := flag.String("prefix", "r", "request id prefix")
 	n := flag.Int("n", 100, "requests")
 	c := flag.Int("c", 8, "concurrent workers")
+	warmup := flag.Int("warmup", 0, "requests before the measured ones")
+	pause := flag.Duration("pause", time.Second, "wait after the warm-up")
 	flag.Parse()
 	if !strings.Contains(*target, "{id}") || *n < 1 || *c < 1 {
 		fmt.Fprintln(os.Stderr, "loadgen: -url must contain {id}; -n and -c must be positive")
 		os.Exit(2)
 	}
+	if *warmup > 0 {
+		if f := run(*target, *prefix+"w", *warmup, *c); f > 0 {
+			fmt.Fprintf(os.Stderr, "loadgen: %d of %d warm-up requests failed\n", f, *warmup)
+			os.Exit(1)
+		}
+		fmt.Println("warm")
+		time.Sleep(*pause)
+	}
+	began := time.Now()
+	if f := run(*target, *prefix, *n, *c); f > 0 {
+		fmt.Fprintf(os.Stderr, "loadgen: %d of %d requests failed\n", f, *n)
+		os.Exit(1)
+	}
+	fmt.Printf("ok %d %.3fs\n", *n, time.Since(began).Seconds())
+}
+
+// run sends n requests from c workers and returns how many failed.
+func run(target, prefix string, n, c int) int64 {
 	var next, failed atomic.Int64
 	var wg sync.WaitGroup
-	for range *c {
+	for range c {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -38,10 +62,10 @@ func main() {
 			client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1}}
 			for {
 				i := next.Add(1) - 1
-				if i >= int64(*n) {
+				if i >= int64(n) {
 					return
 				}
-				u := strings.ReplaceAll(*target, "{id}", *prefix+"-"+strconv.FormatInt(i, 10))
+				u := strings.ReplaceAll(target, "{id}", prefix+"-"+strconv.FormatInt(i, 10))
 				resp, err := client.Get(u)
 				if err != nil {
 					failed.Add(1)
@@ -58,9 +82,5 @@ func main() {
 		}()
 	}
 	wg.Wait()
-	if f := failed.Load(); f > 0 {
-		fmt.Fprintf(os.Stderr, "loadgen: %d of %d requests failed\n", f, *n)
-		os.Exit(1)
-	}
-	fmt.Println("ok", *n)
+	return failed.Load()
 }
