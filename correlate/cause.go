@@ -1,6 +1,8 @@
 package correlate
 
 import (
+	"time"
+
 	"github.com/weftrace/weft/conn"
 )
 
@@ -23,6 +25,11 @@ import (
 // a stale cause (a goroutine's parent that read long ago, a thread whose
 // loop state the kernel missed) then leaves the span a root rather than
 // nesting it wrongly.
+
+// causeScanSlack bounds how far out of end order a connection's
+// exchanges may arrive: events reach user space in batches (10 ms polls,
+// per-CPU buffers), far less than this.
+const causeScanSlack = int64(100 * time.Millisecond)
 
 // connRef names a connection of a process as the kernel does.
 type connRef struct {
@@ -98,15 +105,14 @@ func (j *joiner) causeParent(c *node) (*node, causeOutcome) {
 	cs := c.cause
 	var hit *node
 	live := 0
-	// Newest first: a connection's exchanges arrive about as they end, so
-	// once one ended well before the read (by more than the wait: a margin
-	// for exchanges that arrived out of end order), the older ones did
-	// too. A busy keep-alive connection holds thousands within the expiry
-	// window.
+	// Newest first: a connection's exchanges arrive as they end (give or
+	// take the event reader's batching), so once one ended well before the
+	// read, the older ones did too. A busy keep-alive connection holds
+	// thousands within the expiry window.
 	list := j.byConn[connRef{pid: c.pid, fd: cs.FD, gen: cs.Gen}]
 	for i := len(list) - 1; i >= 0; i-- {
 		n := list[i]
-		if n.end < cs.At-j.wait {
+		if n.end < cs.At-causeScanSlack {
 			break
 		}
 		if n == c || n.end < cs.At || n.start > c.start {
