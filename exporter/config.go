@@ -154,6 +154,21 @@ func (c Config) ResolvedEndpoint() string {
 	return u.String()
 }
 
+// Destination says where spans go, for the start-up log line: the OTLP
+// endpoint, the jsonl file, stdout, or nowhere. An endpoint is named only
+// when spans are sent to it.
+func (c Config) Destination() string {
+	switch c.ResolvedExporter() {
+	case ExporterOTLP:
+		return c.ResolvedEndpoint()
+	case ExporterJSONL:
+		return c.JSONLPath
+	case ExporterConsole:
+		return "stdout"
+	}
+	return "nowhere"
+}
+
 // Validate reports every problem in c, one line each, or nil.
 func (c Config) Validate() error {
 	var errs []error

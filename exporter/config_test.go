@@ -285,3 +285,22 @@ func TestProtocolHint(t *testing.T) {
 		t.Errorf("console exporter got hint %q", got)
 	}
 }
+
+// TestDestination: the start-up line names an endpoint only for OTLP.
+func TestDestination(t *testing.T) {
+	for _, tc := range []struct {
+		c    Config
+		want string
+	}{
+		{Config{Exporter: ExporterConsole, Endpoint: "http://collector:4318"}, "stdout"},
+		{Config{}, "stdout"},
+		{Config{Exporter: ExporterJSONL, JSONLPath: "/tmp/spans.jsonl"}, "/tmp/spans.jsonl"},
+		{Config{Exporter: ExporterNone}, "nowhere"},
+		{Config{Endpoint: "http://collector:4318"}, "http://collector:4318/v1/traces"},
+		{Config{Endpoint: "collector:4317", Protocol: ProtocolGRPC}, "collector:4317"},
+	} {
+		if got := tc.c.Destination(); got != tc.want {
+			t.Errorf("%+v: Destination() = %q, want %q", tc.c, got, tc.want)
+		}
+	}
+}
