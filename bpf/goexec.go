@@ -228,10 +228,52 @@ func funcFileOffset(f *elf.File, name string) (uint64, error) {
 	}
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 && addr >= p.Vaddr && addr < p.Vaddr+p.Memsz {
-			return addr - p.Vaddr + p.Off, nil
+			off := addr - p.Vaddr + p.Off
+			return off + framePushOffset(p, off), nil
 		}
 	}
 	return 0, fmt.Errorf("%s at %#x is in no executable segment", name, addr)
+}
+
+// framePushOffset finds, in the first bytes of a Go function at file
+// offset off, the PUSHQ BP that follows the stack-growth check, and
+// returns its distance from the entry (0 when not found). A uprobe there
+// sees the same argument registers and goroutine as at the entry, is hit
+// once per call (a call that grows its stack re-runs the check, not the
+// push), and costs one trap, not two: the kernel emulates a push, while
+// the entry's LEAQ or CMPQ must be single-stepped out of line.
+func framePushOffset(p *elf.Prog, off uint64) uint64 {
+	var b [32]byte
+	if _, err := p.ReadAt(b[:], int64(off-p.Off)); err != nil {
+		return 0
+	}
+	// The check is CMPQ SP, 0x10(R14) (49 3b 66 10) at the entry, or
+	// after LEAQ -n(SP), R12 (4c 8d a4 24 imm32 or 4c 8d 64 24 imm8) as
+	// CMPQ R12, 0x10(R14) (4d 3b 66 10); then JBE rel8 (76 xx) or rel32
+	// (0f 86 imm32); then PUSHQ BP (55). Anything else: hook the entry.
+	i := 0
+	switch {
+	case b[0] == 0x4c && b[1] == 0x8d && b[2] == 0xa4 && b[3] == 0x24:
+		i = 8
+	case b[0] == 0x4c && b[1] == 0x8d && b[2] == 0x64 && b[3] == 0x24:
+		i = 5
+	}
+	if !(b[i] == 0x49 || b[i] == 0x4d) || b[i+1] != 0x3b || b[i+2] != 0x66 || b[i+3] != 0x10 {
+		return 0
+	}
+	i += 4
+	switch {
+	case b[i] == 0x76:
+		i += 2
+	case b[i] == 0x0f && b[i+1] == 0x86:
+		i += 6
+	default:
+		return 0
+	}
+	if b[i] != 0x55 {
+		return 0
+	}
+	return uint64(i)
 }
 
 func pclnTable(f *elf.File) (*gosym.Table, error) {

@@ -2,6 +2,7 @@ package bpf
 
 import (
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -35,11 +36,12 @@ func TestGoTableMatchesDWARF(t *testing.T) {
 	if runtime.GOARCH != "amd64" {
 		t.Skip("goroutine tracking is amd64 only")
 	}
-	full, err := InspectGo(buildGoClient(t, false))
+	fullPath, strippedPath := buildGoClient(t, false), buildGoClient(t, true)
+	full, err := InspectGo(fullPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stripped, err := InspectGo(buildGoClient(t, true))
+	stripped, err := InspectGo(strippedPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,6 +59,20 @@ func TestGoTableMatchesDWARF(t *testing.T) {
 	}
 	if full.RoundTrip == 0 || stripped.RoundTrip == 0 {
 		t.Errorf("roundTrip at %#x (dwarf) and %#x (stripped): want both found", full.RoundTrip, stripped.RoundTrip)
+	}
+	// The hook sits on the frame push after the stack check: one trap
+	// (an emulated push), not two.
+	for path, off := range map[string]uint64{fullPath: full.RoundTrip, strippedPath: stripped.RoundTrip} {
+		b := make([]byte, 1)
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.ReadAt(b, int64(off))
+		f.Close()
+		if err != nil || b[0] != 0x55 {
+			t.Errorf("%s: byte at the hook offset %#x is %#x (%v), want 0x55 (PUSHQ BP)", path, off, b, err)
+		}
 	}
 }
 

@@ -23,9 +23,10 @@ import (
 // the goroutine that made it. One uprobe trap per client request; no
 // uretprobes (they corrupt Go stacks).
 type GoRuntime struct {
-	procs *ebpf.Map
-	prog  *ebpf.Program
-	log   *slog.Logger
+	procs      *ebpf.Map
+	prog       *ebpf.Program
+	log        *slog.Logger
+	clientHook bool // attach the roundTrip uprobe
 
 	// pids is owned by the event goroutine (Observe, Forget, IsGo).
 	pids map[uint32]struct{}
@@ -46,8 +47,8 @@ type GoRuntime struct {
 	hooked     atomic.Int64  // executables with the hand-off uprobe
 }
 
-func newGoRuntime(objs *weftObjects, log *slog.Logger) *GoRuntime {
-	g := &GoRuntime{procs: objs.GoProcs, prog: objs.UprobeGoRoundtrip, log: log,
+func newGoRuntime(objs *weftObjects, log *slog.Logger, clientHook bool) *GoRuntime {
+	g := &GoRuntime{procs: objs.GoProcs, prog: objs.UprobeGoRoundtrip, log: log, clientHook: clientHook,
 		pids: map[uint32]struct{}{}, files: map[fileID]link.Link{}, bins: map[fileID]goInspection{},
 		work: make(chan uint32, 1024), quit: make(chan struct{}), done: make(chan struct{})}
 	go g.run()
@@ -138,7 +139,7 @@ func (g *GoRuntime) register(pid uint32) error {
 	_, seen := g.files[id]
 	if !seen {
 		var l link.Link
-		if bin.RoundTrip != 0 {
+		if bin.RoundTrip != 0 && g.clientHook {
 			ex, err := link.OpenExecutable(path)
 			if err == nil {
 				l, err = ex.Uprobe(roundTripSymbol, g.prog, &link.UprobeOptions{Address: bin.RoundTrip})

@@ -34,6 +34,10 @@ type Config struct {
 	PollInterval time.Duration
 	// SelfPID is never traced (weft's own pid by default).
 	SelfPID int
+	// NoGoClientHook leaves net/http's client hand-off unhooked: no uprobe
+	// trap per Go client request, and Go calls made through net/http's
+	// Transport are then attributed only by the time rules.
+	NoGoClientHook bool
 }
 
 // Defaults for Config.
@@ -158,7 +162,7 @@ func Load(cfg Config, log *slog.Logger) (*Tracer, error) {
 	// OpenSSL is optional: a host without it still traces plaintext.
 	t.ssl = newOpenSSL(&t.objs.weftPrograms, log)
 	t.ssl.ScanAll()
-	t.golang = newGoRuntime(&t.objs, log)
+	t.golang = newGoRuntime(&t.objs, log, !cfg.NoGoClientHook)
 	t.golang.ScanAll()
 	t.ready.Store(true)
 	return t, nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -70,6 +71,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 5*time.Second, "how long to flush pending spans on SIGINT/SIGTERM")
 	fs.IntVar(&c.bpf.CaptureSize, "capture-size", bpf.DefaultCaptureSize, fmt.Sprintf("bytes captured per syscall (max %d); the real length is always known", bpf.MaxCaptureSize))
 	fs.IntVar(&c.bpf.RingBufferSize, "ringbuf-size", bpf.DefaultRingBufferSize, "kernel ring buffer size in bytes (power of two)")
+	fs.BoolFunc("go-client-hook", "hook Go net/http clients' request hand-off (one uprobe per request) so Go calls nest under the request that made them (default true)", func(v string) error {
+		on, err := strconv.ParseBool(v)
+		c.bpf.NoGoClientHook = !on
+		return err
+	})
 	fs.IntVar(&c.bpf.WakeupEvents, "wakeup-events", bpf.DefaultWakeupEvents, "wake the reader every N events per CPU")
 	fs.IntVar(&c.conn.MaxConns, "max-conns", conn.DefaultMaxConns, "connections tracked at once")
 	fs.DurationVar(&c.conn.IdleTimeout, "conn-idle-timeout", conn.DefaultIdleTimeout, "end connections idle this long")
