@@ -100,31 +100,35 @@ func (g *GoRuntime) run() {
 		case <-g.quit:
 			return
 		case pid := <-g.work:
-			switch err := g.register(pid); {
+			switch fresh, err := g.register(pid); {
 			case err == nil:
 			case errors.Is(err, fs.ErrNotExist):
 				g.exited.Add(1) // it ended before it could be inspected
 			default:
 				g.failed.Add(1)
-				g.log.Info("go process not tracked by goroutine: its outgoing calls stay roots", "pid", pid, "err", err)
+				if fresh { // once per executable file, not per process
+					g.log.Info("go program not tracked by goroutine: its calls under concurrency stay roots", "pid", pid, "err", err)
+				}
 			}
 		}
 	}
 }
 
-// register reads pid's executable and tells the kernel side its offsets.
-func (g *GoRuntime) register(pid uint32) error {
+// register reads pid's executable and tells the kernel side its offsets;
+// fresh says the executable was read now rather than known.
+func (g *GoRuntime) register(pid uint32) (fresh bool, err error) {
 	path := fmt.Sprintf("/proc/%d/exe", pid)
 	var st unix.Stat_t
 	if err := unix.Stat(path, &st); err != nil {
-		return fs.ErrNotExist // gone already: nothing to track
+		return false, fs.ErrNotExist // gone already: nothing to track
 	}
 	id := fileID{dev: st.Dev, ino: st.Ino}
 	in, ok := g.bins[id]
 	if !ok {
+		fresh = true
 		in.bin, in.err = InspectGo(path)
 		if errors.Is(in.err, fs.ErrNotExist) {
-			return in.err // the process went: the file may still be read for the next
+			return fresh, in.err // the process went: the file may still be read for the next
 		}
 		if len(g.bins) >= maxGoBins {
 			clear(g.bins)
@@ -133,7 +137,7 @@ func (g *GoRuntime) register(pid uint32) error {
 	}
 	bin, err := in.bin, in.err
 	if err != nil {
-		return err
+		return fresh, err
 	}
 	g.mu.Lock()
 	_, seen := g.files[id]
@@ -146,7 +150,7 @@ func (g *GoRuntime) register(pid uint32) error {
 			}
 			if err != nil {
 				g.mu.Unlock()
-				return fmt.Errorf("attach uprobe %s: %w", roundTripSymbol, err)
+				return fresh, fmt.Errorf("attach uprobe %s: %w", roundTripSymbol, err)
 			}
 			g.hooked.Add(1)
 		}
@@ -156,11 +160,11 @@ func (g *GoRuntime) register(pid uint32) error {
 	o := bin.Offsets
 	v := weftGoOffsets{TlsG: o.TLSG, Goid: o.GoID, ParentGoid: o.ParentGoID, PconnConn: o.PConnConn, NetfdSysfd: o.NetFDSysfd}
 	if err := g.procs.Put(pid, &v); err != nil {
-		return fmt.Errorf("register go process: %w", err)
+		return fresh, fmt.Errorf("register go process: %w", err)
 	}
 	g.registered.Add(1)
 	g.log.Debug("go process tracked by goroutine", "pid", pid, "go", bin.Version, "offsets", bin.From, "http_client_hook", bin.RoundTrip != 0)
-	return nil
+	return fresh, nil
 }
 
 // goInspection is InspectGo's answer for one file.
