@@ -395,3 +395,14 @@ func TestConcurrentReads(t *testing.T) {
 		t.Errorf("%d requests on the map, want 2000", n)
 	}
 }
+
+// BenchmarkAdd: a client span and its server span onto a known edge.
+func BenchmarkAdd(b *testing.B) {
+	m := New(Config{})
+	c, s := pair("frontend", "orders", 3*time.Millisecond, false, semconv.HTTPRequestMethodGet)
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Add(c)
+		m.Add(s)
+	}
+}
