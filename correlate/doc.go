@@ -22,7 +22,8 @@
 //     always make the same tree, and set top-down when a tree is emitted;
 //   - client spans name the local service they called (peers.go), and
 //     every request between two services is counted in Tempo's service
-//     graph metrics (servicegraph.go).
+//     graph metrics (servicegraph.go), whose edge decisions (PairEdge,
+//     LoneEdge) the service map shares.
 //
 // The package does no I/O: wall time comes from Config.Clock and process
 // identity from a ProcessLookup. Add, Flush, FlushAll and ObserveAccept

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/weftrace/weft/protocols"
 )
@@ -59,7 +60,17 @@ const (
 	labelConnType = attribute.Key("connection_type")
 )
 
-type edgeKey struct{ client, server, connType string }
+// Edge is one request between two services as the service graph counts
+// it: Tempo's client, server and connection_type labels. The service map
+// (package servicemap) decides its edges with the same functions.
+type Edge struct{ Client, Server, ConnectionType string }
+
+// Connection types of an Edge, and the client of requests from outside.
+const (
+	ConnectionTypeDatabase    = connTypeDatabase
+	ConnectionTypeVirtualNode = connTypeVirtual
+	UserClient                = virtualUser
+)
 
 // serviceGraph records edges. Instruments are no-ops until
 // RegisterMetrics; record runs on the join stage's goroutine.
@@ -67,13 +78,13 @@ type serviceGraph struct {
 	requests, failed metric.Int64Counter
 	serverDur        metric.Float64Histogram
 	clientDur        metric.Float64Histogram
-	edges            map[edgeKey]metric.MeasurementOption
+	edges            map[Edge]metric.MeasurementOption
 	dropped          atomic.Uint64
 }
 
 func newServiceGraph() *serviceGraph {
 	m := noop.NewMeterProvider().Meter("")
-	g := &serviceGraph{edges: make(map[edgeKey]metric.MeasurementOption)}
+	g := &serviceGraph{edges: make(map[Edge]metric.MeasurementOption)}
 	g.requests, _ = m.Int64Counter(graphRequests)
 	g.failed, _ = m.Int64Counter(graphFailed)
 	g.serverDur, _ = m.Float64Histogram(graphServerDur)
@@ -112,20 +123,24 @@ func (g *serviceGraph) register(m metric.Meter) error {
 // server span is counted with its client.
 func (g *serviceGraph) record(n *node) {
 	switch {
-	case n.isClient() && n.partner != nil:
-		g.add(edgeKey{serviceName(&n.span), serviceName(&n.partner.span), dbConnType(&n.span)},
-			failed(n) || failed(n.partner), n, n.partner)
-	case n.isClient() && n.proto != protocols.DNS: // resolvers would be an edge from every service
-		if peer, ct := virtualPeer(n); peer != "" {
-			g.add(edgeKey{serviceName(&n.span), peer, ct}, failed(n), n, nil)
+	case n.partner != nil:
+		if n.isClient() {
+			g.add(PairEdge(&n.span, &n.partner.span), failed(n) || failed(n.partner), n, n.partner)
 		}
-	case n.isServer() && n.partner == nil && n.parent == nil && !n.hasExt:
-		g.add(edgeKey{virtualUser, serviceName(&n.span), connTypeVirtual}, failed(n), nil, n)
+	case n.isClient() && n.proto == protocols.DNS: // resolvers would be an edge from every service
+	case n.isClient():
+		if e, ok := loneEdge(&n.span, false); ok {
+			g.add(e, failed(n), n, nil)
+		}
+	default:
+		if e, ok := loneEdge(&n.span, n.parent == nil && !n.hasExt); ok {
+			g.add(e, failed(n), nil, n)
+		}
 	}
 }
 
-func (g *serviceGraph) add(k edgeKey, fail bool, client, server *node) {
-	if k.client == "" || k.server == "" {
+func (g *serviceGraph) add(k Edge, fail bool, client, server *node) {
+	if k.Client == "" || k.Server == "" {
 		return
 	}
 	opt, ok := g.edges[k]
@@ -135,7 +150,7 @@ func (g *serviceGraph) add(k edgeKey, fail bool, client, server *node) {
 			return
 		}
 		opt = metric.WithAttributeSet(attribute.NewSet(
-			labelClient.String(k.client), labelServer.String(k.server), labelConnType.String(k.connType)))
+			labelClient.String(k.Client), labelServer.String(k.Server), labelConnType.String(k.ConnectionType)))
 		g.edges[k] = opt
 	}
 	ctx := context.Background()
@@ -163,22 +178,46 @@ func dbConnType(s *Span) string {
 	return connTypeNone
 }
 
-// virtualPeer names the server of a client span whose server end was not
-// seen, and the edge's connection type.
-func virtualPeer(n *node) (string, string) {
-	s := &n.span
-	if sys := attrValue(s, semconv.DBSystemNameKey); sys != "" {
-		if ns := attrValue(s, semconv.DBNamespaceKey); ns != "" {
-			return ns, connTypeDatabase
+// PairEdge is the edge of a request whose client and server spans were
+// both seen on this host.
+func PairEdge(client, server *Span) Edge {
+	return Edge{Client: serviceName(client), Server: serviceName(server), ConnectionType: dbConnType(client)}
+}
+
+// LoneEdge is the edge of a finished span whose other end was not seen:
+// a client span's towards the peer it names, a root server span's (no
+// parent of any kind) from UserClient. ok is false for any other span and
+// when the span names no service. The service graph leaves out DNS client
+// spans (resolvers would be an edge from every service); callers that
+// want them skip those themselves.
+func LoneEdge(s *Span) (e Edge, ok bool) { return loneEdge(s, !s.ParentSpanID.IsValid()) }
+
+// loneEdge decides a lone span's edge; root says a server span has no
+// parent, local or remote. A client span whose server end was not seen
+// counts towards the database namespace (or system) it called, else its
+// service.peer.name, else its server.address.
+func loneEdge(s *Span, root bool) (Edge, bool) {
+	var e Edge
+	switch {
+	case s.Kind == trace.SpanKindClient:
+		e.Client = serviceName(s)
+		if sys := attrValue(s, semconv.DBSystemNameKey); sys != "" {
+			e.Server, e.ConnectionType = sys, connTypeDatabase
+			if ns := attrValue(s, semconv.DBNamespaceKey); ns != "" {
+				e.Server = ns
+			}
+			break
 		}
-		return sys, connTypeDatabase
-	}
-	for _, k := range []attribute.Key{semconv.ServicePeerNameKey, semconv.ServerAddressKey} {
-		if v := attrValue(s, k); v != "" {
-			return v, connTypeVirtual
+		e.ConnectionType = connTypeVirtual
+		for _, k := range []attribute.Key{semconv.ServicePeerNameKey, semconv.ServerAddressKey} {
+			if e.Server = attrValue(s, k); e.Server != "" {
+				break
+			}
 		}
+	case s.Kind == trace.SpanKindServer && root:
+		e = Edge{Client: virtualUser, Server: serviceName(s), ConnectionType: connTypeVirtual}
 	}
-	return "", ""
+	return e, e.Client != "" && e.Server != ""
 }
 
 func attrValue(s *Span, k attribute.Key) string {

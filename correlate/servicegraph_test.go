@@ -7,8 +7,13 @@ import (
 	"strings"
 	"testing"
 
+	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/weftrace/weft/procmeta"
 )
 
 // collectMetrics registers c's metrics on a manual reader and returns a
@@ -155,4 +160,43 @@ func TestJoinMetrics(t *testing.T) {
 		"weft_correlate_spans{kind=server}":                         5,
 		"weft_correlate_spans{kind=client}":                         5,
 	})
+}
+
+// TestLoneEdge: a finished span's edge when its other end was not seen,
+// as the service map decides it.
+func TestLoneEdge(t *testing.T) {
+	proc := &procmeta.Process{ServiceName: "app"}
+	for _, tc := range []struct {
+		name   string
+		kind   trace.SpanKind
+		parent bool
+		attrs  []attribute.KeyValue
+		want   Edge
+		ok     bool
+	}{
+		{"database namespace", trace.SpanKindClient, false, []attribute.KeyValue{semconv.DBSystemNamePostgreSQL, semconv.DBNamespace("shop"), semconv.ServicePeerName("postgres")}, Edge{"app", "shop", "database"}, true},
+		{"database system", trace.SpanKindClient, false, []attribute.KeyValue{semconv.DBSystemNamePostgreSQL}, Edge{"app", "postgresql", "database"}, true},
+		{"peer service", trace.SpanKindClient, true, []attribute.KeyValue{semconv.ServerAddress("10.0.0.1"), semconv.ServicePeerName("orders")}, Edge{"app", "orders", "virtual_node"}, true},
+		{"server address", trace.SpanKindClient, false, []attribute.KeyValue{semconv.ServerAddress("api.example.com")}, Edge{"app", "api.example.com", "virtual_node"}, true},
+		{"no peer", trace.SpanKindClient, false, nil, Edge{}, false},
+		{"root server", trace.SpanKindServer, false, nil, Edge{"user", "app", "virtual_node"}, true},
+		{"server with a parent", trace.SpanKindServer, true, nil, Edge{}, false},
+		{"internal", trace.SpanKindInternal, false, nil, Edge{}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := Span{Kind: tc.kind, Attributes: tc.attrs, Process: proc}
+			if tc.parent {
+				s.ParentSpanID = trace.SpanID{1}
+			}
+			e, ok := LoneEdge(&s)
+			if ok != tc.ok || (ok && e != tc.want) {
+				t.Errorf("LoneEdge = %+v, %v; want %+v, %v", e, ok, tc.want, tc.ok)
+			}
+		})
+	}
+	client := Span{Kind: trace.SpanKindClient, Attributes: []attribute.KeyValue{semconv.DBSystemNamePostgreSQL}, Process: proc}
+	server := Span{Kind: trace.SpanKindServer, Process: &procmeta.Process{ServiceName: "postgres"}}
+	if e := PairEdge(&client, &server); e != (Edge{"app", "postgres", "database"}) {
+		t.Errorf("PairEdge = %+v", e)
+	}
 }

@@ -14,6 +14,8 @@ import (
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
+	"github.com/weftrace/weft/servicemap"
 )
 
 type metricMeter = metric.Meter
@@ -36,9 +38,10 @@ func newMetrics() (*metrics, error) {
 	return &metrics{registry: reg, provider: mp, meter: mp.Meter("github.com/weftrace/weft")}, nil
 }
 
-// serveHTTP serves /metrics, /healthz and /readyz; ready reports whether
-// every probe is attached. It returns a function that stops the server.
-func serveHTTP(addr string, m *metrics, ready func() bool, log *slog.Logger) (func(), error) {
+// serveHTTP serves /metrics, /healthz, /readyz and the service map's /map
+// and /map.json; ready reports whether every probe is attached. It
+// returns a function that stops the server.
+func serveHTTP(addr string, m *metrics, ready func() bool, smap *servicemap.Map, log *slog.Logger) (func(), error) {
 	if addr == "" {
 		return func() {}, nil
 	}
@@ -52,6 +55,7 @@ func serveHTTP(addr string, m *metrics, ready func() bool, log *slog.Logger) (fu
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	smap.Register(mux)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on --http-addr %s: %w (pick a free address or pass --http-addr '')", addr, err)

@@ -24,6 +24,7 @@ import (
 	"github.com/weftrace/weft/protocols/http1"
 	"github.com/weftrace/weft/protocols/http2"
 	"github.com/weftrace/weft/protocols/postgres"
+	"github.com/weftrace/weft/servicemap"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Getenv, os.Stderr)) }
@@ -50,7 +51,8 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 }
 
 // serve wires the pipeline (bpf -> conn -> protocols -> correlate ->
-// exporter), runs it until SIGINT/SIGTERM, then drains it in order.
+// exporter and service map), runs it until SIGINT/SIGTERM, then drains it
+// in order.
 func serve(cfg config, log *slog.Logger) error {
 	exp, err := exporter.New(cfg.exporter, log)
 	if err != nil {
@@ -59,7 +61,8 @@ func serve(cfg config, log *slog.Logger) error {
 	procs := procmeta.NewCache(procmeta.Config{})
 	clock := bpf.NewClock()
 	host, _ := os.Hostname()
-	corr := correlate.New(correlate.Config{Clock: clock.Wall, Join: cfg.join, HostID: host, KeepQueryLiterals: cfg.dbQueryLiterals}, procs, exp.Submit)
+	smap := servicemap.New(servicemap.Config{})
+	corr := correlate.New(correlate.Config{Clock: clock.Wall, Join: cfg.join, HostID: host, KeepQueryLiterals: cfg.dbQueryLiterals}, procs, spanSinks(exp, smap))
 	detectStats, http1Stats, dnsStats := new(detect.Stats), new(http1.Stats), new(dns.Stats)
 	http2Stats := new(http2.Stats)
 	postgresStats := new(postgres.Stats)
@@ -77,13 +80,13 @@ func serve(cfg config, log *slog.Logger) error {
 	}
 	for _, r := range []interface {
 		RegisterMetrics(m metricMeter) error
-	}{tracer, table.Stats(), detectStats, http1Stats, http2Stats, dnsStats, postgresStats, corr, procs, exp} {
+	}{tracer, table.Stats(), detectStats, http1Stats, http2Stats, dnsStats, postgresStats, corr, procs, exp, smap} {
 		if err := r.RegisterMetrics(m.meter); err != nil {
 			tracer.Close()
 			return fmt.Errorf("register metrics: %w", err)
 		}
 	}
-	stopHTTP, err := serveHTTP(cfg.httpAddr, m, tracer.Ready, log)
+	stopHTTP, err := serveHTTP(cfg.httpAddr, m, tracer.Ready, smap, log)
 	if err != nil {
 		tracer.Close()
 		return err
@@ -112,6 +115,15 @@ func serve(cfg config, log *slog.Logger) error {
 	corr.FlushAll() // spans still waiting for their other end or parent
 	shutdownExporter(exp, cfg.shutdownTimeout, log)
 	return runErr
+}
+
+// spanSinks hands every finished span to the sinks, side by side: the
+// exporter and the service map.
+func spanSinks(exp *exporter.Exporter, smap *servicemap.Map) func(correlate.Span) {
+	return func(s correlate.Span) {
+		exp.Submit(s)
+		smap.Add(s)
+	}
 }
 
 func shutdownExporter(exp *exporter.Exporter, timeout time.Duration, log *slog.Logger) {

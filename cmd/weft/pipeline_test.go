@@ -17,6 +17,7 @@ import (
 	"github.com/weftrace/weft/exporter"
 	"github.com/weftrace/weft/procmeta"
 	"github.com/weftrace/weft/protocols/detect"
+	"github.com/weftrace/weft/servicemap"
 )
 
 // countingSender counts the spans that reach OTLP form.
@@ -33,6 +34,7 @@ type pipeline struct {
 	sink   *eventSink
 	corr   *correlate.Correlator
 	exp    *exporter.Exporter
+	smap   *servicemap.Map
 	sender *countingSender
 }
 
@@ -47,9 +49,10 @@ func newPipeline(tb testing.TB) *pipeline {
 		tb.Fatal(err)
 	}
 	procs := procmeta.NewCache(procmeta.Config{ProcRoot: tb.TempDir()})
-	corr := correlate.New(correlate.Config{Clock: bpf.NewClock().Wall}, procs, exp.Submit)
+	smap := servicemap.New(servicemap.Config{})
+	corr := correlate.New(correlate.Config{Clock: bpf.NewClock().Wall}, procs, spanSinks(exp, smap))
 	table := conn.NewTable(conn.TableConfig{}, detect.New(corr.Add, detect.Options{}))
-	return &pipeline{sink: &eventSink{table: table, procs: procs, corr: corr, evictEvery: int64(time.Second)}, corr: corr, exp: exp, sender: sender}
+	return &pipeline{sink: &eventSink{table: table, procs: procs, corr: corr, evictEvery: int64(time.Second)}, corr: corr, exp: exp, smap: smap, sender: sender}
 }
 
 // sample lays a data event and its payload out as the ring buffer would.
@@ -124,7 +127,7 @@ func (p *pipeline) exchanges(n int) int {
 
 // BenchmarkEventsToPdata measures decoded kernel events through the whole
 // user-space chain (conn table, detection, HTTP/1 parser, correlator,
-// exporter queue, batch conversion to pdata) on one core.
+// exporter queue and service map, batch conversion to pdata) on one core.
 func BenchmarkEventsToPdata(b *testing.B) {
 	p := newPipeline(b)
 	b.ReportAllocs()
