@@ -14,6 +14,7 @@ type (
 	DataEvent     = weftWeftDataEvent
 	ProcEvent     = weftWeftProcEvent
 	ProcInfoEvent = weftWeftProcInfoEvent
+	StreamEvent   = weftWeftStreamEvent
 )
 
 // Event kinds, roles, directions and data ops as the kernel sends them.
@@ -23,6 +24,7 @@ const (
 	EventData      = uint32(weftWeftEventKindEVENT_DATA)
 	EventProcExit  = uint32(weftWeftEventKindEVENT_PROC_EXIT)
 	EventProcInfo  = uint32(weftWeftEventKindEVENT_PROC_INFO)
+	EventStream    = uint32(weftWeftEventKindEVENT_STREAM_CAUSE)
 
 	RoleUnknown = uint16(weftWeftRoleROLE_UNKNOWN)
 	RoleClient  = uint16(weftWeftRoleROLE_CLIENT)
@@ -50,6 +52,7 @@ const (
 	dataEventSize = int(unsafe.Sizeof(DataEvent{}))
 	procEventSize = int(unsafe.Sizeof(ProcEvent{}))
 	procInfoSize  = int(unsafe.Sizeof(ProcInfoEvent{}))
+	streamSize    = int(unsafe.Sizeof(StreamEvent{}))
 )
 
 // Tuple returns the connection's local and remote address. IPv4-mapped IPv6
@@ -102,6 +105,9 @@ type Handler interface {
 	// from its memory when its first connection was seen. Keep nothing of
 	// env beyond what is needed: it may hold secrets.
 	ProcessInfo(ev *ProcInfoEvent, argv, env []byte)
+	// StreamCause says which cause a Go program's HTTP/2 client stream has
+	// (grpc-go: the goroutine that sent the call's message).
+	StreamCause(ev *StreamEvent)
 	// Tick is called at least once per poll interval, between events, with
 	// the monotonic time, so the handler can run timers on its own goroutine.
 	Tick(now int64)
@@ -149,6 +155,11 @@ func dispatch(sample []byte, h Handler) bool {
 			return false
 		}
 		h.ProcessInfo(ev, payload[:ev.ArgvLen], payload[ev.ArgvLen:ev.ArgvLen+ev.EnvLen])
+	case EventStream:
+		if len(sample) < streamSize {
+			return false
+		}
+		h.StreamCause((*StreamEvent)(unsafe.Pointer(&sample[0])))
 	default:
 		return false
 	}

@@ -19,6 +19,17 @@ type GoOffsets struct {
 	ParentGoID uint32 // runtime.g.parentGoid (Go 1.21+)
 	PConnConn  uint32 // net/http.persistConn.conn
 	NetFDSysfd uint32 // net.netFD.pfd.Sysfd
+	// grpc-go's transport (DWARF only; 0: not hooked): the HTTP/2 stream
+	// id in a server and a client stream, and each transport's net.Conn.
+	GRPCServerStreamID uint32 // transport.ServerStream.Stream.id
+	GRPCServerConn     uint32 // transport.http2Server.conn
+	GRPCClientStreamID uint32 // transport.ClientStream.Stream.id
+	GRPCClientConn     uint32 // transport.http2Client.conn
+}
+
+// grpcHooked reports whether o has every offset the grpc-go hooks read.
+func (o GoOffsets) grpcHooked() bool {
+	return o.GRPCServerStreamID != 0 && o.GRPCServerConn != 0 && o.GRPCClientStreamID != 0 && o.GRPCClientConn != 0
 }
 
 // GoBinary is what weft learnt from a Go executable.
@@ -29,6 +40,11 @@ type GoBinary struct {
 	// RoundTrip is the file offset of net/http.(*persistConn).roundTrip,
 	// 0 when the binary has no net/http client.
 	RoundTrip uint64
+	// GRPCHandleStream and GRPCClientWrite are the file offsets of grpc-go's
+	// (*Server).handleStream (on the handler goroutine, with the server
+	// stream) and (*http2Client).write (on the caller's goroutine, with the
+	// client stream); 0 when absent or when the offsets are unknown.
+	GRPCHandleStream, GRPCClientWrite uint64
 }
 
 // ErrNotGo is returned for an executable that is not a Go program.
@@ -48,7 +64,12 @@ var goTable = map[string]GoOffsets{
 	"go1.26": {TLSG: -8, GoID: 152, ParentGoID: 280, PConnConn: 80, NetFDSysfd: 16},
 }
 
-const roundTripSymbol = "net/http.(*persistConn).roundTrip"
+const (
+	roundTripSymbol        = "net/http.(*persistConn).roundTrip"
+	grpcHandleStreamSymbol = "google.golang.org/grpc.(*Server).handleStream"
+	grpcClientWriteSymbol  = "google.golang.org/grpc/internal/transport.(*http2Client).write"
+	grpcTransport          = "google.golang.org/grpc/internal/transport."
+)
 
 // IsGoExecutable reports cheaply whether path is a Go program: it has the
 // build info section every Go linker writes.
@@ -100,6 +121,13 @@ func InspectGo(path string) (*GoBinary, error) {
 	if err != nil && !errors.Is(err, errNoFunc) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	if b.Offsets.grpcHooked() {
+		hs, err1 := funcFileOffset(f, grpcHandleStreamSymbol)
+		cw, err2 := funcFileOffset(f, grpcClientWriteSymbol)
+		if err1 == nil && err2 == nil {
+			b.GRPCHandleStream, b.GRPCClientWrite = hs, cw
+		}
+	}
 	return b, nil
 }
 
@@ -132,10 +160,15 @@ func tlsGOffset(f *elf.File) (int32, error) {
 // dwarfOffsets reads the field offsets from the binary's own type info.
 func dwarfOffsets(d *dwarf.Data) (GoOffsets, error) {
 	want := map[string]map[string]int64{
-		"runtime.g":            {"goid": -1, "parentGoid": -1},
-		"net/http.persistConn": {"conn": -1},
-		"net.netFD":            {"pfd": -1},
-		"internal/poll.FD":     {"Sysfd": -1},
+		"runtime.g":                    {"goid": -1, "parentGoid": -1},
+		"net/http.persistConn":         {"conn": -1},
+		"net.netFD":                    {"pfd": -1},
+		"internal/poll.FD":             {"Sysfd": -1},
+		grpcTransport + "ServerStream": {"Stream": -1},
+		grpcTransport + "ClientStream": {"Stream": -1},
+		grpcTransport + "Stream":       {"id": -1},
+		grpcTransport + "http2Server":  {"conn": -1},
+		grpcTransport + "http2Client":  {"conn": -1},
 	}
 	found := 0
 	r := d.Reader()
@@ -197,6 +230,18 @@ func dwarfOffsets(d *dwarf.Data) (GoOffsets, error) {
 	pfd, _ := get("net.netFD", "pfd")
 	sysfd, _ := get("internal/poll.FD", "Sysfd")
 	o.NetFDSysfd = pfd + sysfd
+	// grpc-go, when linked in: all or nothing.
+	ss, e1 := get(grpcTransport+"ServerStream", "Stream")
+	cs, e2 := get(grpcTransport+"ClientStream", "Stream")
+	id, e3 := get(grpcTransport+"Stream", "id")
+	sc, e4 := get(grpcTransport+"http2Server", "conn")
+	cc, e5 := get(grpcTransport+"http2Client", "conn")
+	if errors.Join(e1, e2, e3, e4, e5) == nil {
+		// Stream is embedded by value; its id is never at offset 0 (ctx
+		// comes first), so 0 can mean unknown.
+		o.GRPCServerStreamID, o.GRPCClientStreamID = ss+id, cs+id
+		o.GRPCServerConn, o.GRPCClientConn = sc, cc
+	}
 	return o, nil
 }
 

@@ -26,13 +26,15 @@ type GoRuntime struct {
 	procs      *ebpf.Map
 	prog       *ebpf.Program
 	log        *slog.Logger
-	clientHook bool // attach the roundTrip uprobe
+	clientHook bool // attach the roundTrip and grpc-go uprobes
+	grpcServer *ebpf.Program
+	grpcClient *ebpf.Program
 
 	// pids is owned by the event goroutine (Observe, Forget, IsGo).
 	pids map[uint32]struct{}
 
 	mu    sync.Mutex
-	files map[fileID]link.Link // nil value: inspected, nothing to hook
+	files map[fileID][]link.Link // nil value: inspected, nothing to hook
 	// bins caches what each executable file said: a program started many
 	// times (a CLI, a worker pool) is read once. Only run touches it.
 	bins map[fileID]goInspection
@@ -45,11 +47,13 @@ type GoRuntime struct {
 	exited     atomic.Uint64 // Go processes gone before they were inspected
 	dropped    atomic.Uint64 // notices lost to a full queue
 	hooked     atomic.Int64  // executables with the hand-off uprobe
+	grpcHooked atomic.Int64  // executables with the grpc-go stream uprobes
 }
 
 func newGoRuntime(objs *weftObjects, log *slog.Logger, clientHook bool) *GoRuntime {
 	g := &GoRuntime{procs: objs.GoProcs, prog: objs.UprobeGoRoundtrip, log: log, clientHook: clientHook,
-		pids: map[uint32]struct{}{}, files: map[fileID]link.Link{}, bins: map[fileID]goInspection{},
+		grpcServer: objs.UprobeGoGrpcHandleStream, grpcClient: objs.UprobeGoGrpcClientWrite,
+		pids: map[uint32]struct{}{}, files: map[fileID][]link.Link{}, bins: map[fileID]goInspection{},
 		work: make(chan uint32, 1024), quit: make(chan struct{}), done: make(chan struct{})}
 	go g.run()
 	return g
@@ -142,23 +146,55 @@ func (g *GoRuntime) register(pid uint32) (fresh bool, err error) {
 	g.mu.Lock()
 	_, seen := g.files[id]
 	if !seen {
-		var l link.Link
+		type hook struct {
+			sym  string
+			prog *ebpf.Program
+			addr uint64
+		}
+		var hooks []hook
 		if bin.RoundTrip != 0 && g.clientHook {
-			ex, err := link.OpenExecutable(path)
-			if err == nil {
-				l, err = ex.Uprobe(roundTripSymbol, g.prog, &link.UprobeOptions{Address: bin.RoundTrip})
-			}
+			hooks = append(hooks, hook{roundTripSymbol, g.prog, bin.RoundTrip})
+		}
+		if bin.GRPCHandleStream != 0 && bin.GRPCClientWrite != 0 && g.clientHook {
+			hooks = append(hooks, hook{grpcHandleStreamSymbol, g.grpcServer, bin.GRPCHandleStream},
+				hook{grpcClientWriteSymbol, g.grpcClient, bin.GRPCClientWrite})
+		}
+		var links []link.Link
+		var ex *link.Executable
+		var err error
+		if len(hooks) > 0 {
+			ex, err = link.OpenExecutable(path)
+		}
+		for _, h := range hooks {
 			if err != nil {
-				g.mu.Unlock()
-				return fresh, fmt.Errorf("attach uprobe %s: %w", roundTripSymbol, err)
+				break
 			}
+			var l link.Link
+			if l, err = ex.Uprobe(h.sym, h.prog, &link.UprobeOptions{Address: h.addr}); err == nil {
+				links = append(links, l)
+			} else {
+				err = fmt.Errorf("attach uprobe %s: %w", h.sym, err)
+			}
+		}
+		if err != nil {
+			for _, l := range links {
+				l.Close()
+			}
+			g.mu.Unlock()
+			return fresh, err
+		}
+		if bin.RoundTrip != 0 && g.clientHook {
 			g.hooked.Add(1)
 		}
-		g.files[id] = l
+		if bin.GRPCHandleStream != 0 && g.clientHook {
+			g.grpcHooked.Add(1)
+		}
+		g.files[id] = links
 	}
 	g.mu.Unlock()
 	o := bin.Offsets
-	v := weftGoOffsets{TlsG: o.TLSG, Goid: o.GoID, ParentGoid: o.ParentGoID, PconnConn: o.PConnConn, NetfdSysfd: o.NetFDSysfd}
+	v := weftGoOffsets{TlsG: o.TLSG, Goid: o.GoID, ParentGoid: o.ParentGoID, PconnConn: o.PConnConn, NetfdSysfd: o.NetFDSysfd,
+		GrpcSrvStreamId: o.GRPCServerStreamID, GrpcSrvConn: o.GRPCServerConn, GrpcCliStreamId: o.GRPCClientStreamID, GrpcCliConn: o.GRPCClientConn}
 	if err := g.procs.Put(pid, &v); err != nil {
 		return fresh, fmt.Errorf("register go process: %w", err)
 	}
@@ -183,13 +219,16 @@ func (g *GoRuntime) Exited() uint64     { return g.exited.Load() }
 func (g *GoRuntime) Dropped() uint64    { return g.dropped.Load() }
 func (g *GoRuntime) Hooked() int64      { return g.hooked.Load() }
 
+// GRPCHooked is the number of executables with grpc-go's stream uprobes.
+func (g *GoRuntime) GRPCHooked() int64 { return g.grpcHooked.Load() }
+
 func (g *GoRuntime) close() {
 	close(g.quit)
 	<-g.done
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for _, l := range g.files {
-		if l != nil {
+	for _, ls := range g.files {
+		for _, l := range ls {
 			l.Close()
 		}
 	}

@@ -66,6 +66,11 @@ func (t *Tracer) RegisterMetrics(m metric.Meter) error {
 	if err != nil {
 		return err
 	}
+	grpcHooked, err := m.Int64ObservableGauge("weft_bpf_go_grpc_hooks",
+		metric.WithDescription("Go executables with grpc-go's stream uprobes attached (server handler and client write)."))
+	if err != nil {
+		return err
+	}
 	tracked := metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "tracked")))
 	failed := metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "failed")))
 	exited := metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "exited")))
@@ -77,6 +82,7 @@ func (t *Tracer) RegisterMetrics(m metric.Meter) error {
 			o.ObserveInt64(goProcs, int64(g.Exited()), exited)
 			o.ObserveInt64(goDrop, int64(g.Dropped()))
 			o.ObserveInt64(goHooked, g.Hooked())
+			o.ObserveInt64(grpcHooked, g.GRPCHooked())
 		}
 		if t.ssl != nil {
 			o.ObserveInt64(libs, t.ssl.Attached())
@@ -101,6 +107,6 @@ func (t *Tracer) RegisterMetrics(m metric.Meter) error {
 			o.ObserveInt64(lost, int64(n), metric.WithAttributes(attribute.String("cpu", strconv.Itoa(cpu))))
 		}
 		return nil
-	}, lost, recv, bad, libs, sslFail, sslGone, sslDrop, unmapped, goProcs, goDrop, goHooked)
+	}, lost, recv, bad, libs, sslFail, sslGone, sslDrop, unmapped, goProcs, goDrop, goHooked, grpcHooked)
 	return err
 }

@@ -78,6 +78,7 @@ func (nopHandler) ConnClose(*ConnEvent)                       {}
 func (nopHandler) Data(*DataEvent, []byte)                    {}
 func (nopHandler) ProcessExit(*ProcEvent)                     {}
 func (nopHandler) ProcessInfo(*ProcInfoEvent, []byte, []byte) {}
+func (nopHandler) StreamCause(*StreamEvent)                   {}
 func (nopHandler) Tick(int64)                                 {}
 
 func benchCert(b *testing.B) (certPath, keyPath string) {

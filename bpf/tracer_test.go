@@ -82,7 +82,9 @@ func (r *recorder) Data(ev *DataEvent, payload []byte) {
 	}
 	r.data[k] = append(r.data[k], payload...)
 }
-func (r *recorder) ProcessExit(*ProcEvent) {}
+func (r *recorder) ProcessExit(*ProcEvent)   {}
+func (r *recorder) StreamCause(*StreamEvent) {}
+
 func (r *recorder) ProcessInfo(ev *ProcInfoEvent, argv, env []byte) {
 	if int(ev.Tgid) != os.Getpid() {
 		return

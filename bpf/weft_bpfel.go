@@ -26,11 +26,13 @@ type weftArgs struct {
 }
 
 type weftCause struct {
-	_    structs.HostLayout
-	Gen  uint64
-	Ts   uint64
-	Fd   int32
-	Kind uint32
+	_      structs.HostLayout
+	Gen    uint64
+	Ts     uint64
+	Fd     int32
+	Kind   uint32
+	Stream uint32
+	Pad    uint32
 }
 
 type weftConnKey struct {
@@ -59,13 +61,17 @@ type weftGoKey struct {
 }
 
 type weftGoOffsets struct {
-	_          structs.HostLayout
-	TlsG       int32
-	Goid       uint32
-	ParentGoid uint32
-	PconnConn  uint32
-	NetfdSysfd uint32
-	Pad        uint32
+	_               structs.HostLayout
+	TlsG            int32
+	Goid            uint32
+	ParentGoid      uint32
+	PconnConn       uint32
+	NetfdSysfd      uint32
+	GrpcSrvStreamId uint32
+	GrpcSrvConn     uint32
+	GrpcCliStreamId uint32
+	GrpcCliConn     uint32
+	Pad             uint32
 }
 
 type weftScratch struct {
@@ -122,30 +128,30 @@ type weftWeftConnEvent struct {
 }
 
 type weftWeftDataEvent struct {
-	_          structs.HostLayout
-	Kind       uint32
-	Tid        uint32
-	TsEnterNs  uint64
-	TsExitNs   uint64
-	Tgid       uint32
-	Fd         int32
-	Gen        uint64
-	Offset     uint64
-	Len        uint32
-	Captured   uint32
-	Seq        uint32
-	Dir        uint8
-	Op         uint8
-	Proto      uint8
-	Tls        uint8
-	Peer       [16]uint8
-	PeerPort   uint16
-	PeerFamily uint16
-	CauseKind  uint32
-	CauseFd    int32
-	Pad3       uint32
-	CauseGen   uint64
-	CauseTs    uint64
+	_           structs.HostLayout
+	Kind        uint32
+	Tid         uint32
+	TsEnterNs   uint64
+	TsExitNs    uint64
+	Tgid        uint32
+	Fd          int32
+	Gen         uint64
+	Offset      uint64
+	Len         uint32
+	Captured    uint32
+	Seq         uint32
+	Dir         uint8
+	Op          uint8
+	Proto       uint8
+	Tls         uint8
+	Peer        [16]uint8
+	PeerPort    uint16
+	PeerFamily  uint16
+	CauseKind   uint32
+	CauseFd     int32
+	CauseStream uint32
+	CauseGen    uint64
+	CauseTs     uint64
 }
 
 type weftWeftDataOp uint32
@@ -176,11 +182,12 @@ const (
 type weftWeftEventKind uint32
 
 const (
-	weftWeftEventKindEVENT_CONN_OPEN  weftWeftEventKind = 1
-	weftWeftEventKindEVENT_CONN_CLOSE weftWeftEventKind = 2
-	weftWeftEventKindEVENT_DATA       weftWeftEventKind = 3
-	weftWeftEventKindEVENT_PROC_EXIT  weftWeftEventKind = 4
-	weftWeftEventKindEVENT_PROC_INFO  weftWeftEventKind = 5
+	weftWeftEventKindEVENT_CONN_OPEN    weftWeftEventKind = 1
+	weftWeftEventKindEVENT_CONN_CLOSE   weftWeftEventKind = 2
+	weftWeftEventKindEVENT_DATA         weftWeftEventKind = 3
+	weftWeftEventKindEVENT_PROC_EXIT    weftWeftEventKind = 4
+	weftWeftEventKindEVENT_PROC_INFO    weftWeftEventKind = 5
+	weftWeftEventKindEVENT_STREAM_CAUSE weftWeftEventKind = 6
 )
 
 type weftWeftProcEvent struct {
@@ -215,82 +222,100 @@ const (
 	weftWeftRoleROLE_SERVER  weftWeftRole = 2
 )
 
+type weftWeftStreamEvent struct {
+	_           structs.HostLayout
+	Kind        uint32
+	Tgid        uint32
+	Fd          int32
+	Stream      uint32
+	Gen         uint64
+	CauseKind   uint32
+	CauseFd     int32
+	CauseGen    uint64
+	CauseTs     uint64
+	CauseStream uint32
+	Pad         uint32
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	weftMapConns                = "conns"
-	weftMapEvents               = "events"
-	weftMapFdCause              = "fd_cause"
-	weftMapGoCause              = "go_cause"
-	weftMapGoProcs              = "go_procs"
-	weftMapInflight             = "inflight"
-	weftMapLost                 = "lost"
-	weftMapPending              = "pending"
-	weftMapProcsSeen            = "procs_seen"
-	weftMapScratchBuf           = "scratch_buf"
-	weftMapSslCalls             = "ssl_calls"
-	weftMapSslFds               = "ssl_fds"
-	weftMapSslUnmapped          = "ssl_unmapped"
-	weftMapThreadCause          = "thread_cause"
-	weftProgEnterClose          = "enter_close"
-	weftProgEnterConnect        = "enter_connect"
-	weftProgEnterEpollPwait     = "enter_epoll_pwait"
-	weftProgEnterEpollPwait2    = "enter_epoll_pwait2"
-	weftProgEnterEpollWait      = "enter_epoll_wait"
-	weftProgEnterPoll           = "enter_poll"
-	weftProgEnterPpoll          = "enter_ppoll"
-	weftProgEnterPselect6       = "enter_pselect6"
-	weftProgEnterRead           = "enter_read"
-	weftProgEnterReadv          = "enter_readv"
-	weftProgEnterRecvfrom       = "enter_recvfrom"
-	weftProgEnterRecvmmsg       = "enter_recvmmsg"
-	weftProgEnterRecvmsg        = "enter_recvmsg"
-	weftProgEnterSelect         = "enter_select"
-	weftProgEnterSendfile       = "enter_sendfile"
-	weftProgEnterSendmmsg       = "enter_sendmmsg"
-	weftProgEnterSendmsg        = "enter_sendmsg"
-	weftProgEnterSendto         = "enter_sendto"
-	weftProgEnterWrite          = "enter_write"
-	weftProgEnterWritev         = "enter_writev"
-	weftProgExitAccept          = "exit_accept"
-	weftProgExitAccept4         = "exit_accept4"
-	weftProgExitConnect         = "exit_connect"
-	weftProgExitRead            = "exit_read"
-	weftProgExitReadv           = "exit_readv"
-	weftProgExitRecvfrom        = "exit_recvfrom"
-	weftProgExitRecvmmsg        = "exit_recvmmsg"
-	weftProgExitRecvmsg         = "exit_recvmsg"
-	weftProgExitSendfile        = "exit_sendfile"
-	weftProgExitSendmmsg        = "exit_sendmmsg"
-	weftProgExitSendmsg         = "exit_sendmsg"
-	weftProgExitSendto          = "exit_sendto"
-	weftProgExitWrite           = "exit_write"
-	weftProgExitWritev          = "exit_writev"
-	weftProgProcessExec         = "process_exec"
-	weftProgProcessExit         = "process_exit"
-	weftProgUprobeGoRoundtrip   = "uprobe_go_roundtrip"
-	weftProgUprobeSslRead       = "uprobe_ssl_read"
-	weftProgUprobeSslReadEx     = "uprobe_ssl_read_ex"
-	weftProgUprobeSslWrite      = "uprobe_ssl_write"
-	weftProgUprobeSslWriteEx    = "uprobe_ssl_write_ex"
-	weftProgUretprobeSslRead    = "uretprobe_ssl_read"
-	weftProgUretprobeSslReadEx  = "uretprobe_ssl_read_ex"
-	weftProgUretprobeSslWrite   = "uretprobe_ssl_write"
-	weftProgUretprobeSslWriteEx = "uretprobe_ssl_write_ex"
-	weftVarCaptureSize          = "capture_size"
-	weftVarSelfTgid             = "self_tgid"
-	weftVarUnusedCauseKind      = "unused_cause_kind"
-	weftVarUnusedConnEvent      = "unused_conn_event"
-	weftVarUnusedDataOp         = "unused_data_op"
-	weftVarUnusedDirection      = "unused_direction"
-	weftVarUnusedEventKind      = "unused_event_kind"
-	weftVarUnusedProcEvent      = "unused_proc_event"
-	weftVarUnusedProcInfoEvent  = "unused_proc_info_event"
-	weftVarUnusedProto          = "unused_proto"
-	weftVarUnusedRole           = "unused_role"
-	weftVarWakeupBytes          = "wakeup_bytes"
-	weftVarWakeupEvents         = "wakeup_events"
+	weftMapConns                     = "conns"
+	weftMapEvents                    = "events"
+	weftMapFdCause                   = "fd_cause"
+	weftMapGoCause                   = "go_cause"
+	weftMapGoProcs                   = "go_procs"
+	weftMapInflight                  = "inflight"
+	weftMapLost                      = "lost"
+	weftMapPending                   = "pending"
+	weftMapProcsSeen                 = "procs_seen"
+	weftMapScratchBuf                = "scratch_buf"
+	weftMapSslCalls                  = "ssl_calls"
+	weftMapSslFds                    = "ssl_fds"
+	weftMapSslUnmapped               = "ssl_unmapped"
+	weftMapThreadCause               = "thread_cause"
+	weftProgEnterClose               = "enter_close"
+	weftProgEnterConnect             = "enter_connect"
+	weftProgEnterEpollPwait          = "enter_epoll_pwait"
+	weftProgEnterEpollPwait2         = "enter_epoll_pwait2"
+	weftProgEnterEpollWait           = "enter_epoll_wait"
+	weftProgEnterPoll                = "enter_poll"
+	weftProgEnterPpoll               = "enter_ppoll"
+	weftProgEnterPselect6            = "enter_pselect6"
+	weftProgEnterRead                = "enter_read"
+	weftProgEnterReadv               = "enter_readv"
+	weftProgEnterRecvfrom            = "enter_recvfrom"
+	weftProgEnterRecvmmsg            = "enter_recvmmsg"
+	weftProgEnterRecvmsg             = "enter_recvmsg"
+	weftProgEnterSelect              = "enter_select"
+	weftProgEnterSendfile            = "enter_sendfile"
+	weftProgEnterSendmmsg            = "enter_sendmmsg"
+	weftProgEnterSendmsg             = "enter_sendmsg"
+	weftProgEnterSendto              = "enter_sendto"
+	weftProgEnterWrite               = "enter_write"
+	weftProgEnterWritev              = "enter_writev"
+	weftProgExitAccept               = "exit_accept"
+	weftProgExitAccept4              = "exit_accept4"
+	weftProgExitConnect              = "exit_connect"
+	weftProgExitRead                 = "exit_read"
+	weftProgExitReadv                = "exit_readv"
+	weftProgExitRecvfrom             = "exit_recvfrom"
+	weftProgExitRecvmmsg             = "exit_recvmmsg"
+	weftProgExitRecvmsg              = "exit_recvmsg"
+	weftProgExitSendfile             = "exit_sendfile"
+	weftProgExitSendmmsg             = "exit_sendmmsg"
+	weftProgExitSendmsg              = "exit_sendmsg"
+	weftProgExitSendto               = "exit_sendto"
+	weftProgExitWrite                = "exit_write"
+	weftProgExitWritev               = "exit_writev"
+	weftProgProcessExec              = "process_exec"
+	weftProgProcessExit              = "process_exit"
+	weftProgUprobeGoGrpcClientWrite  = "uprobe_go_grpc_client_write"
+	weftProgUprobeGoGrpcHandleStream = "uprobe_go_grpc_handle_stream"
+	weftProgUprobeGoRoundtrip        = "uprobe_go_roundtrip"
+	weftProgUprobeSslRead            = "uprobe_ssl_read"
+	weftProgUprobeSslReadEx          = "uprobe_ssl_read_ex"
+	weftProgUprobeSslWrite           = "uprobe_ssl_write"
+	weftProgUprobeSslWriteEx         = "uprobe_ssl_write_ex"
+	weftProgUretprobeSslRead         = "uretprobe_ssl_read"
+	weftProgUretprobeSslReadEx       = "uretprobe_ssl_read_ex"
+	weftProgUretprobeSslWrite        = "uretprobe_ssl_write"
+	weftProgUretprobeSslWriteEx      = "uretprobe_ssl_write_ex"
+	weftVarCaptureSize               = "capture_size"
+	weftVarSelfTgid                  = "self_tgid"
+	weftVarUnusedCauseKind           = "unused_cause_kind"
+	weftVarUnusedConnEvent           = "unused_conn_event"
+	weftVarUnusedDataOp              = "unused_data_op"
+	weftVarUnusedDirection           = "unused_direction"
+	weftVarUnusedEventKind           = "unused_event_kind"
+	weftVarUnusedProcEvent           = "unused_proc_event"
+	weftVarUnusedProcInfoEvent       = "unused_proc_info_event"
+	weftVarUnusedProto               = "unused_proto"
+	weftVarUnusedRole                = "unused_role"
+	weftVarUnusedStreamEvent         = "unused_stream_event"
+	weftVarWakeupBytes               = "wakeup_bytes"
+	weftVarWakeupEvents              = "wakeup_events"
 )
 
 // loadWeft returns the embedded CollectionSpec for weft.
@@ -335,51 +360,53 @@ type weftSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type weftProgramSpecs struct {
-	EnterClose          *ebpf.ProgramSpec `ebpf:"enter_close"`
-	EnterConnect        *ebpf.ProgramSpec `ebpf:"enter_connect"`
-	EnterEpollPwait     *ebpf.ProgramSpec `ebpf:"enter_epoll_pwait"`
-	EnterEpollPwait2    *ebpf.ProgramSpec `ebpf:"enter_epoll_pwait2"`
-	EnterEpollWait      *ebpf.ProgramSpec `ebpf:"enter_epoll_wait"`
-	EnterPoll           *ebpf.ProgramSpec `ebpf:"enter_poll"`
-	EnterPpoll          *ebpf.ProgramSpec `ebpf:"enter_ppoll"`
-	EnterPselect6       *ebpf.ProgramSpec `ebpf:"enter_pselect6"`
-	EnterRead           *ebpf.ProgramSpec `ebpf:"enter_read"`
-	EnterReadv          *ebpf.ProgramSpec `ebpf:"enter_readv"`
-	EnterRecvfrom       *ebpf.ProgramSpec `ebpf:"enter_recvfrom"`
-	EnterRecvmmsg       *ebpf.ProgramSpec `ebpf:"enter_recvmmsg"`
-	EnterRecvmsg        *ebpf.ProgramSpec `ebpf:"enter_recvmsg"`
-	EnterSelect         *ebpf.ProgramSpec `ebpf:"enter_select"`
-	EnterSendfile       *ebpf.ProgramSpec `ebpf:"enter_sendfile"`
-	EnterSendmmsg       *ebpf.ProgramSpec `ebpf:"enter_sendmmsg"`
-	EnterSendmsg        *ebpf.ProgramSpec `ebpf:"enter_sendmsg"`
-	EnterSendto         *ebpf.ProgramSpec `ebpf:"enter_sendto"`
-	EnterWrite          *ebpf.ProgramSpec `ebpf:"enter_write"`
-	EnterWritev         *ebpf.ProgramSpec `ebpf:"enter_writev"`
-	ExitAccept          *ebpf.ProgramSpec `ebpf:"exit_accept"`
-	ExitAccept4         *ebpf.ProgramSpec `ebpf:"exit_accept4"`
-	ExitConnect         *ebpf.ProgramSpec `ebpf:"exit_connect"`
-	ExitRead            *ebpf.ProgramSpec `ebpf:"exit_read"`
-	ExitReadv           *ebpf.ProgramSpec `ebpf:"exit_readv"`
-	ExitRecvfrom        *ebpf.ProgramSpec `ebpf:"exit_recvfrom"`
-	ExitRecvmmsg        *ebpf.ProgramSpec `ebpf:"exit_recvmmsg"`
-	ExitRecvmsg         *ebpf.ProgramSpec `ebpf:"exit_recvmsg"`
-	ExitSendfile        *ebpf.ProgramSpec `ebpf:"exit_sendfile"`
-	ExitSendmmsg        *ebpf.ProgramSpec `ebpf:"exit_sendmmsg"`
-	ExitSendmsg         *ebpf.ProgramSpec `ebpf:"exit_sendmsg"`
-	ExitSendto          *ebpf.ProgramSpec `ebpf:"exit_sendto"`
-	ExitWrite           *ebpf.ProgramSpec `ebpf:"exit_write"`
-	ExitWritev          *ebpf.ProgramSpec `ebpf:"exit_writev"`
-	ProcessExec         *ebpf.ProgramSpec `ebpf:"process_exec"`
-	ProcessExit         *ebpf.ProgramSpec `ebpf:"process_exit"`
-	UprobeGoRoundtrip   *ebpf.ProgramSpec `ebpf:"uprobe_go_roundtrip"`
-	UprobeSslRead       *ebpf.ProgramSpec `ebpf:"uprobe_ssl_read"`
-	UprobeSslReadEx     *ebpf.ProgramSpec `ebpf:"uprobe_ssl_read_ex"`
-	UprobeSslWrite      *ebpf.ProgramSpec `ebpf:"uprobe_ssl_write"`
-	UprobeSslWriteEx    *ebpf.ProgramSpec `ebpf:"uprobe_ssl_write_ex"`
-	UretprobeSslRead    *ebpf.ProgramSpec `ebpf:"uretprobe_ssl_read"`
-	UretprobeSslReadEx  *ebpf.ProgramSpec `ebpf:"uretprobe_ssl_read_ex"`
-	UretprobeSslWrite   *ebpf.ProgramSpec `ebpf:"uretprobe_ssl_write"`
-	UretprobeSslWriteEx *ebpf.ProgramSpec `ebpf:"uretprobe_ssl_write_ex"`
+	EnterClose               *ebpf.ProgramSpec `ebpf:"enter_close"`
+	EnterConnect             *ebpf.ProgramSpec `ebpf:"enter_connect"`
+	EnterEpollPwait          *ebpf.ProgramSpec `ebpf:"enter_epoll_pwait"`
+	EnterEpollPwait2         *ebpf.ProgramSpec `ebpf:"enter_epoll_pwait2"`
+	EnterEpollWait           *ebpf.ProgramSpec `ebpf:"enter_epoll_wait"`
+	EnterPoll                *ebpf.ProgramSpec `ebpf:"enter_poll"`
+	EnterPpoll               *ebpf.ProgramSpec `ebpf:"enter_ppoll"`
+	EnterPselect6            *ebpf.ProgramSpec `ebpf:"enter_pselect6"`
+	EnterRead                *ebpf.ProgramSpec `ebpf:"enter_read"`
+	EnterReadv               *ebpf.ProgramSpec `ebpf:"enter_readv"`
+	EnterRecvfrom            *ebpf.ProgramSpec `ebpf:"enter_recvfrom"`
+	EnterRecvmmsg            *ebpf.ProgramSpec `ebpf:"enter_recvmmsg"`
+	EnterRecvmsg             *ebpf.ProgramSpec `ebpf:"enter_recvmsg"`
+	EnterSelect              *ebpf.ProgramSpec `ebpf:"enter_select"`
+	EnterSendfile            *ebpf.ProgramSpec `ebpf:"enter_sendfile"`
+	EnterSendmmsg            *ebpf.ProgramSpec `ebpf:"enter_sendmmsg"`
+	EnterSendmsg             *ebpf.ProgramSpec `ebpf:"enter_sendmsg"`
+	EnterSendto              *ebpf.ProgramSpec `ebpf:"enter_sendto"`
+	EnterWrite               *ebpf.ProgramSpec `ebpf:"enter_write"`
+	EnterWritev              *ebpf.ProgramSpec `ebpf:"enter_writev"`
+	ExitAccept               *ebpf.ProgramSpec `ebpf:"exit_accept"`
+	ExitAccept4              *ebpf.ProgramSpec `ebpf:"exit_accept4"`
+	ExitConnect              *ebpf.ProgramSpec `ebpf:"exit_connect"`
+	ExitRead                 *ebpf.ProgramSpec `ebpf:"exit_read"`
+	ExitReadv                *ebpf.ProgramSpec `ebpf:"exit_readv"`
+	ExitRecvfrom             *ebpf.ProgramSpec `ebpf:"exit_recvfrom"`
+	ExitRecvmmsg             *ebpf.ProgramSpec `ebpf:"exit_recvmmsg"`
+	ExitRecvmsg              *ebpf.ProgramSpec `ebpf:"exit_recvmsg"`
+	ExitSendfile             *ebpf.ProgramSpec `ebpf:"exit_sendfile"`
+	ExitSendmmsg             *ebpf.ProgramSpec `ebpf:"exit_sendmmsg"`
+	ExitSendmsg              *ebpf.ProgramSpec `ebpf:"exit_sendmsg"`
+	ExitSendto               *ebpf.ProgramSpec `ebpf:"exit_sendto"`
+	ExitWrite                *ebpf.ProgramSpec `ebpf:"exit_write"`
+	ExitWritev               *ebpf.ProgramSpec `ebpf:"exit_writev"`
+	ProcessExec              *ebpf.ProgramSpec `ebpf:"process_exec"`
+	ProcessExit              *ebpf.ProgramSpec `ebpf:"process_exit"`
+	UprobeGoGrpcClientWrite  *ebpf.ProgramSpec `ebpf:"uprobe_go_grpc_client_write"`
+	UprobeGoGrpcHandleStream *ebpf.ProgramSpec `ebpf:"uprobe_go_grpc_handle_stream"`
+	UprobeGoRoundtrip        *ebpf.ProgramSpec `ebpf:"uprobe_go_roundtrip"`
+	UprobeSslRead            *ebpf.ProgramSpec `ebpf:"uprobe_ssl_read"`
+	UprobeSslReadEx          *ebpf.ProgramSpec `ebpf:"uprobe_ssl_read_ex"`
+	UprobeSslWrite           *ebpf.ProgramSpec `ebpf:"uprobe_ssl_write"`
+	UprobeSslWriteEx         *ebpf.ProgramSpec `ebpf:"uprobe_ssl_write_ex"`
+	UretprobeSslRead         *ebpf.ProgramSpec `ebpf:"uretprobe_ssl_read"`
+	UretprobeSslReadEx       *ebpf.ProgramSpec `ebpf:"uretprobe_ssl_read_ex"`
+	UretprobeSslWrite        *ebpf.ProgramSpec `ebpf:"uretprobe_ssl_write"`
+	UretprobeSslWriteEx      *ebpf.ProgramSpec `ebpf:"uretprobe_ssl_write_ex"`
 }
 
 // weftMapSpecs contains maps before they are loaded into the kernel.
@@ -417,6 +444,7 @@ type weftVariableSpecs struct {
 	UnusedProcInfoEvent *ebpf.VariableSpec `ebpf:"unused_proc_info_event"`
 	UnusedProto         *ebpf.VariableSpec `ebpf:"unused_proto"`
 	UnusedRole          *ebpf.VariableSpec `ebpf:"unused_role"`
+	UnusedStreamEvent   *ebpf.VariableSpec `ebpf:"unused_stream_event"`
 	WakeupBytes         *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 	WakeupEvents        *ebpf.VariableSpec `ebpf:"wakeup_events"`
 }
@@ -491,6 +519,7 @@ type weftVariables struct {
 	UnusedProcInfoEvent *ebpf.Variable `ebpf:"unused_proc_info_event"`
 	UnusedProto         *ebpf.Variable `ebpf:"unused_proto"`
 	UnusedRole          *ebpf.Variable `ebpf:"unused_role"`
+	UnusedStreamEvent   *ebpf.Variable `ebpf:"unused_stream_event"`
 	WakeupBytes         *ebpf.Variable `ebpf:"wakeup_bytes"`
 	WakeupEvents        *ebpf.Variable `ebpf:"wakeup_events"`
 }
@@ -499,51 +528,53 @@ type weftVariables struct {
 //
 // It can be passed to loadWeftObjects or ebpf.CollectionSpec.LoadAndAssign.
 type weftPrograms struct {
-	EnterClose          *ebpf.Program `ebpf:"enter_close"`
-	EnterConnect        *ebpf.Program `ebpf:"enter_connect"`
-	EnterEpollPwait     *ebpf.Program `ebpf:"enter_epoll_pwait"`
-	EnterEpollPwait2    *ebpf.Program `ebpf:"enter_epoll_pwait2"`
-	EnterEpollWait      *ebpf.Program `ebpf:"enter_epoll_wait"`
-	EnterPoll           *ebpf.Program `ebpf:"enter_poll"`
-	EnterPpoll          *ebpf.Program `ebpf:"enter_ppoll"`
-	EnterPselect6       *ebpf.Program `ebpf:"enter_pselect6"`
-	EnterRead           *ebpf.Program `ebpf:"enter_read"`
-	EnterReadv          *ebpf.Program `ebpf:"enter_readv"`
-	EnterRecvfrom       *ebpf.Program `ebpf:"enter_recvfrom"`
-	EnterRecvmmsg       *ebpf.Program `ebpf:"enter_recvmmsg"`
-	EnterRecvmsg        *ebpf.Program `ebpf:"enter_recvmsg"`
-	EnterSelect         *ebpf.Program `ebpf:"enter_select"`
-	EnterSendfile       *ebpf.Program `ebpf:"enter_sendfile"`
-	EnterSendmmsg       *ebpf.Program `ebpf:"enter_sendmmsg"`
-	EnterSendmsg        *ebpf.Program `ebpf:"enter_sendmsg"`
-	EnterSendto         *ebpf.Program `ebpf:"enter_sendto"`
-	EnterWrite          *ebpf.Program `ebpf:"enter_write"`
-	EnterWritev         *ebpf.Program `ebpf:"enter_writev"`
-	ExitAccept          *ebpf.Program `ebpf:"exit_accept"`
-	ExitAccept4         *ebpf.Program `ebpf:"exit_accept4"`
-	ExitConnect         *ebpf.Program `ebpf:"exit_connect"`
-	ExitRead            *ebpf.Program `ebpf:"exit_read"`
-	ExitReadv           *ebpf.Program `ebpf:"exit_readv"`
-	ExitRecvfrom        *ebpf.Program `ebpf:"exit_recvfrom"`
-	ExitRecvmmsg        *ebpf.Program `ebpf:"exit_recvmmsg"`
-	ExitRecvmsg         *ebpf.Program `ebpf:"exit_recvmsg"`
-	ExitSendfile        *ebpf.Program `ebpf:"exit_sendfile"`
-	ExitSendmmsg        *ebpf.Program `ebpf:"exit_sendmmsg"`
-	ExitSendmsg         *ebpf.Program `ebpf:"exit_sendmsg"`
-	ExitSendto          *ebpf.Program `ebpf:"exit_sendto"`
-	ExitWrite           *ebpf.Program `ebpf:"exit_write"`
-	ExitWritev          *ebpf.Program `ebpf:"exit_writev"`
-	ProcessExec         *ebpf.Program `ebpf:"process_exec"`
-	ProcessExit         *ebpf.Program `ebpf:"process_exit"`
-	UprobeGoRoundtrip   *ebpf.Program `ebpf:"uprobe_go_roundtrip"`
-	UprobeSslRead       *ebpf.Program `ebpf:"uprobe_ssl_read"`
-	UprobeSslReadEx     *ebpf.Program `ebpf:"uprobe_ssl_read_ex"`
-	UprobeSslWrite      *ebpf.Program `ebpf:"uprobe_ssl_write"`
-	UprobeSslWriteEx    *ebpf.Program `ebpf:"uprobe_ssl_write_ex"`
-	UretprobeSslRead    *ebpf.Program `ebpf:"uretprobe_ssl_read"`
-	UretprobeSslReadEx  *ebpf.Program `ebpf:"uretprobe_ssl_read_ex"`
-	UretprobeSslWrite   *ebpf.Program `ebpf:"uretprobe_ssl_write"`
-	UretprobeSslWriteEx *ebpf.Program `ebpf:"uretprobe_ssl_write_ex"`
+	EnterClose               *ebpf.Program `ebpf:"enter_close"`
+	EnterConnect             *ebpf.Program `ebpf:"enter_connect"`
+	EnterEpollPwait          *ebpf.Program `ebpf:"enter_epoll_pwait"`
+	EnterEpollPwait2         *ebpf.Program `ebpf:"enter_epoll_pwait2"`
+	EnterEpollWait           *ebpf.Program `ebpf:"enter_epoll_wait"`
+	EnterPoll                *ebpf.Program `ebpf:"enter_poll"`
+	EnterPpoll               *ebpf.Program `ebpf:"enter_ppoll"`
+	EnterPselect6            *ebpf.Program `ebpf:"enter_pselect6"`
+	EnterRead                *ebpf.Program `ebpf:"enter_read"`
+	EnterReadv               *ebpf.Program `ebpf:"enter_readv"`
+	EnterRecvfrom            *ebpf.Program `ebpf:"enter_recvfrom"`
+	EnterRecvmmsg            *ebpf.Program `ebpf:"enter_recvmmsg"`
+	EnterRecvmsg             *ebpf.Program `ebpf:"enter_recvmsg"`
+	EnterSelect              *ebpf.Program `ebpf:"enter_select"`
+	EnterSendfile            *ebpf.Program `ebpf:"enter_sendfile"`
+	EnterSendmmsg            *ebpf.Program `ebpf:"enter_sendmmsg"`
+	EnterSendmsg             *ebpf.Program `ebpf:"enter_sendmsg"`
+	EnterSendto              *ebpf.Program `ebpf:"enter_sendto"`
+	EnterWrite               *ebpf.Program `ebpf:"enter_write"`
+	EnterWritev              *ebpf.Program `ebpf:"enter_writev"`
+	ExitAccept               *ebpf.Program `ebpf:"exit_accept"`
+	ExitAccept4              *ebpf.Program `ebpf:"exit_accept4"`
+	ExitConnect              *ebpf.Program `ebpf:"exit_connect"`
+	ExitRead                 *ebpf.Program `ebpf:"exit_read"`
+	ExitReadv                *ebpf.Program `ebpf:"exit_readv"`
+	ExitRecvfrom             *ebpf.Program `ebpf:"exit_recvfrom"`
+	ExitRecvmmsg             *ebpf.Program `ebpf:"exit_recvmmsg"`
+	ExitRecvmsg              *ebpf.Program `ebpf:"exit_recvmsg"`
+	ExitSendfile             *ebpf.Program `ebpf:"exit_sendfile"`
+	ExitSendmmsg             *ebpf.Program `ebpf:"exit_sendmmsg"`
+	ExitSendmsg              *ebpf.Program `ebpf:"exit_sendmsg"`
+	ExitSendto               *ebpf.Program `ebpf:"exit_sendto"`
+	ExitWrite                *ebpf.Program `ebpf:"exit_write"`
+	ExitWritev               *ebpf.Program `ebpf:"exit_writev"`
+	ProcessExec              *ebpf.Program `ebpf:"process_exec"`
+	ProcessExit              *ebpf.Program `ebpf:"process_exit"`
+	UprobeGoGrpcClientWrite  *ebpf.Program `ebpf:"uprobe_go_grpc_client_write"`
+	UprobeGoGrpcHandleStream *ebpf.Program `ebpf:"uprobe_go_grpc_handle_stream"`
+	UprobeGoRoundtrip        *ebpf.Program `ebpf:"uprobe_go_roundtrip"`
+	UprobeSslRead            *ebpf.Program `ebpf:"uprobe_ssl_read"`
+	UprobeSslReadEx          *ebpf.Program `ebpf:"uprobe_ssl_read_ex"`
+	UprobeSslWrite           *ebpf.Program `ebpf:"uprobe_ssl_write"`
+	UprobeSslWriteEx         *ebpf.Program `ebpf:"uprobe_ssl_write_ex"`
+	UretprobeSslRead         *ebpf.Program `ebpf:"uretprobe_ssl_read"`
+	UretprobeSslReadEx       *ebpf.Program `ebpf:"uretprobe_ssl_read_ex"`
+	UretprobeSslWrite        *ebpf.Program `ebpf:"uretprobe_ssl_write"`
+	UretprobeSslWriteEx      *ebpf.Program `ebpf:"uretprobe_ssl_write_ex"`
 }
 
 func (p *weftPrograms) Close() error {
@@ -584,6 +615,8 @@ func (p *weftPrograms) Close() error {
 		p.ExitWritev,
 		p.ProcessExec,
 		p.ProcessExit,
+		p.UprobeGoGrpcClientWrite,
+		p.UprobeGoGrpcHandleStream,
 		p.UprobeGoRoundtrip,
 		p.UprobeSslRead,
 		p.UprobeSslReadEx,

@@ -143,6 +143,9 @@ type Cause struct {
 	FD   int32
 	Gen  uint64
 	At   int64 // monotonic ns
+	// Stream, when set, names HTTP/2 stream Stream of FD#Gen instead of a
+	// read: the grpc-go server stream a handler goroutine serves.
+	Stream uint32
 }
 
 // Valid reports whether c names a read.

@@ -103,6 +103,9 @@ func (j *joiner) unindexConn(n *node) {
 // was made for.
 func (j *joiner) causeParent(c *node) (*node, causeOutcome) {
 	cs := c.cause
+	if cs.Stream != 0 {
+		return j.streamParent(c)
+	}
 	var hit *node
 	live := 0
 	// Newest first: a connection's exchanges arrive as they end (give or
@@ -141,4 +144,100 @@ func (j *joiner) causeParent(c *node) (*node, causeOutcome) {
 		return nil, causeOutside
 	}
 	return p, causeNested
+}
+
+// streamParent resolves a cause that names an HTTP/2 stream (the grpc-go
+// server stream the calling goroutine served): that stream's server span,
+// when it contains the call.
+func (j *joiner) streamParent(c *node) (*node, causeOutcome) {
+	cs := c.cause
+	var hit *node
+	for _, n := range j.byConn[connRef{pid: c.pid, fd: cs.FD, gen: cs.Gen}] {
+		if n.stream == cs.Stream && n.isServer() && n != c {
+			if hit != nil {
+				return nil, causeAmbiguous // a stream id reused within the window
+			}
+			hit = n
+		}
+	}
+	switch {
+	case hit == nil:
+		return nil, causeNoExchange
+	case !contains(hit, c):
+		return nil, causeOutside
+	}
+	return hit, causeNested
+}
+
+// streamKey names an HTTP/2 stream of a connection.
+type streamKey struct {
+	conn   connRef
+	stream uint32
+}
+
+// maxStreamCauses bounds the stream causes waiting for their exchange.
+const maxStreamCauses = 16384
+
+// streamCauses holds, for client streams of Go programs, the cause the
+// kernel saw when the call's message was sent (grpc-go: one writer
+// goroutine per connection writes every call's frames, so the write's own
+// cause says nothing). Bounded: the oldest is forgotten first, counted.
+type streamCauses struct {
+	m       map[streamKey]conn.Cause
+	order   []streamKey // ring, oldest at head
+	head, n int
+}
+
+func newStreamCauses(max int) streamCauses {
+	return streamCauses{m: make(map[streamKey]conn.Cause), order: make([]streamKey, max)}
+}
+
+// put records k's cause (a stream seen again, another message, keeps its
+// place) and reports whether an older one waiting was forgotten for it.
+func (s *streamCauses) put(k streamKey, c conn.Cause) (evicted bool) {
+	if _, ok := s.m[k]; ok {
+		s.m[k] = c
+		return false
+	}
+	if s.n == len(s.order) {
+		old := s.order[s.head]
+		if _, ok := s.m[old]; ok {
+			delete(s.m, old)
+			evicted = true
+		}
+		s.head = (s.head + 1) % len(s.order)
+		s.n--
+	}
+	s.order[(s.head+s.n)%len(s.order)] = k
+	s.n++
+	s.m[k] = c
+	return evicted
+}
+
+// take returns and forgets k's cause.
+func (s *streamCauses) take(k streamKey) (conn.Cause, bool) {
+	c, ok := s.m[k]
+	if ok {
+		delete(s.m, k)
+	}
+	return c, ok
+}
+
+func (s *streamCauses) clear() {
+	clear(s.m)
+	s.head, s.n = 0, 0
+}
+
+// ObserveStreamCause records the cause of a Go program's HTTP/2 client
+// stream (grpc-go): the exchange of that stream takes it instead of the
+// cause its frames' write carried. Call it from the goroutine that calls
+// Add.
+func (c *Correlator) ObserveStreamCause(id conn.ID, stream uint32, cause conn.Cause) {
+	if stream == 0 || !cause.Valid() {
+		return
+	}
+	if c.join.streams.put(streamKey{conn: connRef{pid: id.PID, fd: id.FD, gen: id.Gen}, stream: stream}, cause) {
+		c.joinStats.streamCausesDropped.Add(1)
+	}
+	c.joinStats.streamCauses.Add(1)
 }

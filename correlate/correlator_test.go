@@ -527,6 +527,8 @@ func TestRegisterMetrics(t *testing.T) {
 		"weft_correlate_nested_client_spans{rule=thread}":                     0,
 		"weft_correlate_nested_client_spans{rule=single_in_flight}":           0,
 		"weft_correlate_nested_client_spans{rule=cause}":                      0,
+		"weft_correlate_stream_causes{result=observed}":                       0,
+		"weft_correlate_stream_causes{result=dropped}":                        0,
 		"weft_correlate_unattributed_client_spans":                            0,
 		"weft_correlate_cause_undecided_client_spans{reason=ambiguous}":       0,
 		"weft_correlate_cause_undecided_client_spans{reason=no_exchange}":     0,

@@ -112,6 +112,7 @@ type node struct {
 	conn        connRef
 	connIndexed bool
 	cause       conn.Cause
+	stream      uint32 // HTTP/2 stream id, 0: none
 	// nestedUnder is the server span a client span was nested under, by
 	// any rule, kept until it expires for calls its response led to.
 	nestedUnder *node
@@ -151,14 +152,16 @@ func (n *node) setExt(c spanCtx) { n.ext, n.hasExt = c, true }
 
 // joinStats are the join stage's counters, read by metrics.
 type joinStats struct {
-	pairs        atomic.Uint64                   // client and server ends matched
-	latePairs    atomic.Uint64                   // matched after one end's tree was emitted
-	byThread     atomic.Uint64                   // client spans nested by the thread rule
-	byCause      [numCauseOutcomes]atomic.Uint64 // client spans the cause rule judged, by outcome
-	bySingle     atomic.Uint64                   // ... by the single-request-in-flight rule
-	unattributed atomic.Uint64                   // made while serving, parent undecidable
-	evicted      atomic.Uint64                   // settled early: the buffer was full
-	held         atomic.Int64                    // spans in the buffer now
+	pairs               atomic.Uint64                   // client and server ends matched
+	latePairs           atomic.Uint64                   // matched after one end's tree was emitted
+	byThread            atomic.Uint64                   // client spans nested by the thread rule
+	streamCauses        atomic.Uint64                   // HTTP/2 client stream causes observed
+	streamCausesDropped atomic.Uint64                   // ... forgotten before their exchange came
+	byCause             [numCauseOutcomes]atomic.Uint64 // client spans the cause rule judged, by outcome
+	bySingle            atomic.Uint64                   // ... by the single-request-in-flight rule
+	unattributed        atomic.Uint64                   // made while serving, parent undecidable
+	evicted             atomic.Uint64                   // settled early: the buffer was full
+	held                atomic.Int64                    // spans in the buffer now
 }
 
 // joiner is the join stage.
@@ -181,6 +184,7 @@ type joiner struct {
 
 	byKey     map[joinKey]*node
 	byConn    map[connRef][]*node
+	streams   streamCauses
 	procs     map[uint32]*procState
 	lastSweep int64
 }
@@ -197,6 +201,7 @@ func newJoiner(cfg JoinConfig, seed uint64, out func(Span), procs ProcessLookup,
 		stats:    stats,
 		byKey:    make(map[joinKey]*node),
 		byConn:   make(map[connRef][]*node),
+		streams:  newStreamCauses(maxStreamCauses),
 		procs:    make(map[uint32]*procState),
 	}
 }
@@ -230,8 +235,14 @@ func (j *joiner) add(ex *protocols.Exchange, s *Span) {
 	if c := ex.Conn; c != nil && (n.isClient() || n.isServer()) {
 		n.pid, n.reqTID = c.ID.PID, ex.RequestTID
 		j.indexConn(n, c.ID)
+		if ex.HTTP != nil {
+			n.stream = ex.HTTP.StreamID
+		}
 		if n.isClient() {
 			n.cause = ex.RequestCause
+			if sc, ok := j.streams.take(streamKey{conn: n.conn, stream: n.stream}); ok && n.stream != 0 {
+				n.cause = sc // the goroutine that sent the call, not the writer's
+			}
 		}
 		n.remote = unmap(c.Tuple.Remote)
 		if n.isServer() {
@@ -332,6 +343,7 @@ func (j *joiner) flushAll() {
 	j.q, j.head, j.settled = nil, 0, 0
 	clear(j.byKey)
 	clear(j.byConn)
+	j.streams.clear()
 	clear(j.procs)
 	clear(j.peers.m)
 	j.stats.held.Store(0)

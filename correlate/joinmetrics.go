@@ -37,8 +37,11 @@ type JoinStats struct {
 	// NestedByCause counts client spans nested by the kernel's cause
 	// (cause.go); CauseUndecided those whose cause the rule did not trust,
 	// by reason (causeOutcome strings).
-	NestedByCause  uint64
-	CauseUndecided map[string]uint64
+	NestedByCause uint64
+	// StreamCauses counts grpc-go client stream causes the kernel sent;
+	// StreamCausesDropped those forgotten (bounded) before their exchange.
+	StreamCauses, StreamCausesDropped uint64
+	CauseUndecided                    map[string]uint64
 	// Evicted counts spans settled before their wait ended because the
 	// buffer was full; Held is the number of spans in it now.
 	Evicted uint64
@@ -53,16 +56,18 @@ type JoinStats struct {
 func (c *Correlator) JoinStats() JoinStats {
 	s := &c.joinStats
 	return JoinStats{
-		Pairs:          s.pairs.Load(),
-		LatePairs:      s.latePairs.Load(),
-		NestedByThread: s.byThread.Load(),
-		NestedBySingle: s.bySingle.Load(),
-		NestedByCause:  s.byCause[causeNested].Load(),
-		CauseUndecided: causeUndecided(s),
-		Unattributed:   s.unattributed.Load(),
-		Evicted:        s.evicted.Load(),
-		Held:           s.held.Load(),
-		DroppedEdges:   c.graph.dropped.Load(),
+		Pairs:               s.pairs.Load(),
+		LatePairs:           s.latePairs.Load(),
+		NestedByThread:      s.byThread.Load(),
+		NestedBySingle:      s.bySingle.Load(),
+		NestedByCause:       s.byCause[causeNested].Load(),
+		CauseUndecided:      causeUndecided(s),
+		StreamCauses:        s.streamCauses.Load(),
+		StreamCausesDropped: s.streamCausesDropped.Load(),
+		Unattributed:        s.unattributed.Load(),
+		Evicted:             s.evicted.Load(),
+		Held:                s.held.Load(),
+		DroppedEdges:        c.graph.dropped.Load(),
 	}
 }
 
@@ -116,6 +121,13 @@ func (c *Correlator) registerJoinMetrics(m metric.Meter) error {
 	if err != nil {
 		return err
 	}
+	streamCauses, err := counter("weft_correlate_stream_causes",
+		"HTTP/2 client stream causes from grpc-go's write hook (result=observed), and those forgotten before their exchange arrived (result=dropped).", "{stream}")
+	if err != nil {
+		return err
+	}
+	observed := metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "observed")))
+	droppedOpt := metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "dropped")))
 	reasons := map[causeOutcome]metric.ObserveOption{}
 	for o := causeNested + 1; o < numCauseOutcomes; o++ {
 		reasons[o] = metric.WithAttributeSet(attribute.NewSet(reasonKey.String(o.String())))
@@ -143,6 +155,8 @@ func (c *Correlator) registerJoinMetrics(m metric.Meter) error {
 		o.ObserveInt64(nested, int64(st.NestedByThread), ruleThread)
 		o.ObserveInt64(nested, int64(st.NestedBySingle), ruleSingle)
 		o.ObserveInt64(nested, int64(st.NestedByCause), ruleCause)
+		o.ObserveInt64(streamCauses, int64(st.StreamCauses), observed)
+		o.ObserveInt64(streamCauses, int64(st.StreamCausesDropped), droppedOpt)
 		for r, opt := range reasons {
 			o.ObserveInt64(undecided, int64(c.joinStats.byCause[r].Load()), opt)
 		}
@@ -151,7 +165,7 @@ func (c *Correlator) registerJoinMetrics(m metric.Meter) error {
 		o.ObserveInt64(dropped, int64(st.DroppedEdges))
 		o.ObserveInt64(held, st.Held)
 		return nil
-	}, pairs, nested, undecided, unattributed, evicted, dropped, held)
+	}, pairs, nested, undecided, streamCauses, unattributed, evicted, dropped, held)
 	if err != nil {
 		return fmt.Errorf("register join metrics callback: %w", err)
 	}

@@ -81,6 +81,8 @@ type HTTP struct {
 	// response, -1 when none was seen.
 	GRPC       bool
 	GRPCStatus int
+	// StreamID is the HTTP/2 stream the exchange moved on (0 for HTTP/1).
+	StreamID uint32
 	// Partial is set when some header fields could not be decoded (HTTP/2
 	// HPACK state lost): empty fields are unknown, not absent.
 	Partial bool

@@ -13,6 +13,7 @@ enum weft_event_kind {
 	EVENT_DATA = 3,
 	EVENT_PROC_EXIT = 4,
 	EVENT_PROC_INFO = 5,
+	EVENT_STREAM_CAUSE = 6,
 };
 
 enum weft_role {
@@ -54,6 +55,10 @@ enum weft_cause_kind {
 	 * handed off the request (Go) */
 	CAUSE_GOROUTINE = 3,
 };
+
+/* A cause whose cause_stream is set names an HTTP/2 stream of connection
+ * cause_fd#cause_gen (the grpc-go server stream a handler goroutine
+ * serves), not a read. */
 
 /* Transport of a connection. */
 enum weft_proto {
@@ -107,9 +112,26 @@ struct weft_data_event {
 	 * returned at cause_ts) this write is attributed to, by cause_kind. */
 	__u32 cause_kind; /* enum weft_cause_kind */
 	__s32 cause_fd;
-	__u32 _pad3;
+	__u32 cause_stream; /* HTTP/2 stream id, 0: none */
 	__u64 cause_gen;
 	__u64 cause_ts;
+};
+
+/* EVENT_STREAM_CAUSE: a Go program wrote on HTTP/2 stream `stream` of
+ * connection fd#gen (grpc-go's client) from a goroutine whose cause is
+ * cause_*: user space attributes that stream's exchange to it. */
+struct weft_stream_event {
+	__u32 kind;
+	__u32 tgid;
+	__s32 fd;
+	__u32 stream;
+	__u64 gen;
+	__u32 cause_kind;
+	__s32 cause_fd;
+	__u64 cause_gen;
+	__u64 cause_ts;
+	__u32 cause_stream;
+	__u32 _pad;
 };
 
 /* EVENT_PROC_EXIT: every connection of tgid is gone. */

@@ -71,7 +71,9 @@ struct cause {
 	__u64 gen;
 	__u64 ts; /* exit of the read */
 	__s32 fd;
-	__u32 kind; /* enum weft_cause_kind, 0: none */
+	__u32 kind;   /* enum weft_cause_kind, 0: none */
+	__u32 stream; /* HTTP/2 stream id of fd#gen, 0: a read, not a stream */
+	__u32 _pad;
 };
 
 struct conn_state {
@@ -155,6 +157,11 @@ struct go_offsets {
 	__u32 parent_goid; /* runtime.g.parentGoid, 0: unknown */
 	__u32 pconn_conn;  /* net/http.persistConn.conn (a net.Conn) */
 	__u32 netfd_sysfd; /* net.netFD.pfd.Sysfd */
+	/* grpc-go transport, 0: unknown */
+	__u32 grpc_srv_stream_id; /* transport.ServerStream.Stream.id */
+	__u32 grpc_srv_conn;      /* transport.http2Server.conn */
+	__u32 grpc_cli_stream_id; /* transport.ClientStream.Stream.id */
+	__u32 grpc_cli_conn;      /* transport.http2Client.conn */
 	__u32 _pad;
 };
 
@@ -203,6 +210,7 @@ const enum weft_direction *unused_direction __attribute__((unused));
 const enum weft_data_op *unused_data_op __attribute__((unused));
 const enum weft_proto *unused_proto __attribute__((unused));
 const enum weft_cause_kind *unused_cause_kind __attribute__((unused));
+const struct weft_stream_event *unused_stream_event __attribute__((unused));
 
 static __always_inline bool is_self(__u64 pid_tgid)
 {
@@ -459,6 +467,7 @@ static __always_inline void egress_cause(__u64 id, struct weft_data_event *ev, s
 	}
 	ev->cause_kind = c.kind;
 	ev->cause_fd = c.fd;
+	ev->cause_stream = c.stream;
 	ev->cause_gen = c.gen;
 	ev->cause_ts = c.ts;
 }
@@ -623,7 +632,7 @@ static __always_inline void emit_chunk(struct args *args, struct conn_key *key, 
 	ev->tls = tls;
 	ev->cause_kind = CAUSE_NONE;
 	ev->cause_fd = 0;
-	ev->_pad3 = 0;
+	ev->cause_stream = 0;
 	ev->cause_gen = 0;
 	ev->cause_ts = 0;
 	ev->peer_family = 0;
@@ -1072,6 +1081,23 @@ int enter_pselect6(void *ctx) { loop_wait(); return 0; }
  * request and hands it to the connection's writeLoop goroutine: leave the
  * caller's cause on the connection's fd for that write. Go's register ABI
  * passes the receiver in AX. */
+/* go_conn_fd reads the fd behind the net.Conn interface at addr: its data
+ * word points at the *net.TCPConn, whose first word is the *netFD. */
+static __always_inline __s32 go_conn_fd(struct go_offsets *o, __u64 addr)
+{
+	__u64 tcpconn = 0, netfd = 0;
+	__s64 sysfd = -1;
+	if (bpf_probe_read_user(&tcpconn, sizeof(tcpconn), (void *)(addr + 8)) || !tcpconn)
+		return -1;
+	if (bpf_probe_read_user(&netfd, sizeof(netfd), (void *)tcpconn) || !netfd)
+		return -1;
+	if (bpf_probe_read_user(&sysfd, sizeof(sysfd), (void *)(netfd + o->netfd_sysfd)))
+		return -1;
+	if (sysfd < 0 || sysfd > (1 << 24))
+		return -1;
+	return (__s32)sysfd;
+}
+
 SEC("uprobe/go_persistconn_roundtrip")
 int uprobe_go_roundtrip(struct pt_regs *ctx)
 {
@@ -1080,25 +1106,85 @@ int uprobe_go_roundtrip(struct pt_regs *ctx)
 	struct go_offsets *o = bpf_map_lookup_elem(&go_procs, &tgid);
 	if (!o)
 		return 0;
-	__u64 pc = PT_REGS_RC(ctx);
-	__u64 tcpconn = 0, netfd = 0;
-	__s64 sysfd = -1;
-	/* pc.conn is an interface: its data word points at the *net.TCPConn,
-	 * whose first word is the *netFD. */
-	if (bpf_probe_read_user(&tcpconn, sizeof(tcpconn), (void *)(pc + o->pconn_conn + 8)) || !tcpconn)
+	__s32 sysfd = go_conn_fd(o, PT_REGS_RC(ctx) + o->pconn_conn);
+	if (sysfd < 0)
 		return 0;
-	if (bpf_probe_read_user(&netfd, sizeof(netfd), (void *)tcpconn) || !netfd)
-		return 0;
-	if (bpf_probe_read_user(&sysfd, sizeof(sysfd), (void *)(netfd + o->netfd_sysfd)))
-		return 0;
-	if (sysfd < 0 || sysfd > (1 << 24))
-		return 0;
-	struct conn_key key = {.tgid = tgid, .fd = (__s32)sysfd};
+	struct conn_key key = {.tgid = tgid, .fd = sysfd};
 	struct cause c = {};
 	if (goroutine_cause(o, tgid, &c))
 		bpf_map_update_elem(&fd_cause, &key, &c, BPF_ANY);
 	else
 		bpf_map_delete_elem(&fd_cause, &key);
+	return 0;
+}
+
+/* grpc-go: google.golang.org/grpc.(*Server).handleStream(t ServerTransport,
+ * stream *ServerStream) starts on the goroutine that runs the handler. The
+ * register ABI passes s in AX, t's two interface words in BX and CX (CX:
+ * the *http2Server) and stream in DI. The goroutine's cause becomes that
+ * stream of that connection: what the handler (or a goroutine it starts)
+ * writes is attributed to it. One trap per call served. */
+SEC("uprobe/go_grpc_handle_stream")
+int uprobe_go_grpc_handle_stream(struct pt_regs *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct go_offsets *o = bpf_map_lookup_elem(&go_procs, &tgid);
+	if (!o || !o->grpc_srv_stream_id)
+		return 0;
+	__s32 fd = go_conn_fd(o, ctx->cx + o->grpc_srv_conn);
+	if (fd < 0)
+		return 0;
+	struct conn_key key = {.tgid = tgid, .fd = fd};
+	struct conn_state *st = bpf_map_lookup_elem(&conns, &key);
+	if (!st)
+		return 0;
+	__u32 sid = 0;
+	if (bpf_probe_read_user(&sid, sizeof(sid), (void *)(ctx->di + o->grpc_srv_stream_id)) || !sid)
+		return 0;
+	struct go_key k = {.tgid = tgid};
+	__u64 parent = 0;
+	if (!current_goid(o, &k.goid, &parent))
+		return 0;
+	struct cause c = {.gen = st->gen, .ts = bpf_ktime_get_ns(), .fd = fd, .kind = CAUSE_GOROUTINE, .stream = sid};
+	bpf_map_update_elem(&go_cause, &k, &c, BPF_ANY);
+	return 0;
+}
+
+/* grpc-go: google.golang.org/grpc/internal/transport.(*http2Client).write(s
+ * *ClientStream, ...) runs on the goroutine sending a call's message (t in
+ * AX, s in BX); the connection's loopy writer writes its frames later,
+ * several calls at a time. Tell user space which cause that stream has.
+ * One trap per message sent. */
+SEC("uprobe/go_grpc_client_write")
+int uprobe_go_grpc_client_write(struct pt_regs *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct go_offsets *o = bpf_map_lookup_elem(&go_procs, &tgid);
+	if (!o || !o->grpc_cli_stream_id)
+		return 0;
+	struct cause c = {};
+	if (!goroutine_cause(o, tgid, &c))
+		return 0;
+	__s32 fd = go_conn_fd(o, ctx->ax + o->grpc_cli_conn);
+	if (fd < 0)
+		return 0;
+	struct conn_key key = {.tgid = tgid, .fd = fd};
+	struct conn_state *st = bpf_map_lookup_elem(&conns, &key);
+	if (!st)
+		return 0;
+	struct weft_stream_event ev = {};
+	if (bpf_probe_read_user(&ev.stream, sizeof(ev.stream), (void *)(ctx->bx + o->grpc_cli_stream_id)) || !ev.stream)
+		return 0;
+	ev.kind = EVENT_STREAM_CAUSE;
+	ev.tgid = tgid;
+	ev.fd = fd;
+	ev.gen = st->gen;
+	ev.cause_kind = c.kind;
+	ev.cause_fd = c.fd;
+	ev.cause_gen = c.gen;
+	ev.cause_ts = c.ts;
+	ev.cause_stream = c.stream;
+	output(&ev, sizeof(ev));
 	return 0;
 }
 

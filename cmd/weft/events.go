@@ -81,7 +81,15 @@ func (s *eventSink) cause(ev *bpf.DataEvent) conn.Cause {
 	if k != conn.CauseGoroutine && s.golang != nil && s.golang.IsGo(ev.Tgid) {
 		return conn.Cause{}
 	}
-	return conn.Cause{Kind: k, FD: ev.CauseFd, Gen: ev.CauseGen, At: int64(ev.CauseTs)}
+	return conn.Cause{Kind: k, FD: ev.CauseFd, Gen: ev.CauseGen, At: int64(ev.CauseTs), Stream: ev.CauseStream}
+}
+
+func (s *eventSink) StreamCause(ev *bpf.StreamEvent) {
+	if ev.CauseKind != bpf.CauseGoroutine {
+		return
+	}
+	s.corr.ObserveStreamCause(conn.ID{PID: ev.Tgid, FD: ev.Fd, Gen: ev.Gen}, ev.Stream,
+		conn.Cause{Kind: conn.CauseGoroutine, FD: ev.CauseFd, Gen: ev.CauseGen, At: int64(ev.CauseTs), Stream: ev.CauseStream})
 }
 
 func (s *eventSink) ProcessExit(ev *bpf.ProcEvent) {

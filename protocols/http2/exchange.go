@@ -196,6 +196,7 @@ func (p *Parser) emit(st *stream, end int64) {
 		Scheme:           st.scheme,
 		GRPC:             st.grpc,
 		GRPCStatus:       grpcStatus(st, partial),
+		StreamID:         st.id,
 		Partial:          partial,
 	}
 	role := conn.RoleServer

@@ -109,7 +109,7 @@ func oracle(t *testing.T, cs []recording.Chunk) (exs []oex, frames [2][]oframe) 
 	get := func(id uint32) *ostream {
 		s := byID[id]
 		if s == nil {
-			s = &ostream{x: oex{http: protocols.HTTP{Version: "2", GRPCStatus: -1}}}
+			s = &ostream{x: oex{http: protocols.HTTP{Version: "2", GRPCStatus: -1, StreamID: id}}}
 			byID[id] = s
 			order = append(order, id)
 		}

@@ -209,7 +209,7 @@ func TestFraming(t *testing.T) {
 	h := one(t, got)
 	want := protocols.HTTP{Method: "GET", Path: "/a/b", Version: "2", Status: 200, Host: "example.com:8443",
 		UserAgent: strings.Repeat("u", 300), TraceParent: tp, TraceState: "k=v", RequestBodySize: 0,
-		ResponseBodySize: 111, Scheme: "https", GRPCStatus: -1}
+		ResponseBodySize: 111, Scheme: "https", GRPCStatus: -1, StreamID: 3}
 	if *h != want {
 		t.Errorf("got  %+v\nwant %+v", *h, want)
 	}
