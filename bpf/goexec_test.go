@@ -96,3 +96,47 @@ func TestMinorVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestGRPCOffsetsFromDWARF: a grpc-go program built with the repo's grpc
+// version has every transport offset and both hook addresses, each on a
+// frame push; a stripped one has none (no table for grpc's structs).
+func TestGRPCOffsetsFromDWARF(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go toolchain on PATH: %v", err)
+	}
+	for _, stripped := range []bool{false, true} {
+		out := filepath.Join(t.TempDir(), "grpcsrv")
+		args := []string{"build", "-o", out}
+		if stripped {
+			args = append(args, "-ldflags=-s -w")
+		}
+		if b, err := exec.Command(goBin, append(args, "../e2e/testdata/grpcsrv")...).CombinedOutput(); err != nil {
+			t.Fatalf("go build: %v\n%s", err, b)
+		}
+		bin, err := InspectGo(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stripped {
+			if bin.GRPCHandleStream != 0 || bin.Offsets.grpcHooked() {
+				t.Errorf("stripped: grpc hooks %+v, want none", bin)
+			}
+			continue
+		}
+		if !bin.Offsets.grpcHooked() || bin.GRPCHandleStream == 0 || bin.GRPCClientWrite == 0 {
+			t.Fatalf("grpc offsets %+v, hooks %#x %#x: want all", bin.Offsets, bin.GRPCHandleStream, bin.GRPCClientWrite)
+		}
+		f, err := os.Open(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, off := range []uint64{bin.GRPCHandleStream, bin.GRPCClientWrite} {
+			b := make([]byte, 1)
+			if _, err := f.ReadAt(b, int64(off)); err != nil || b[0] != 0x55 {
+				t.Errorf("byte at hook %#x is %#x (%v), want 0x55 (PUSHQ BP)", off, b, err)
+			}
+		}
+		f.Close()
+	}
+}

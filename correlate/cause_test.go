@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/weftrace/weft/conn"
+	"github.com/weftrace/weft/protocols"
 )
 
 var (
@@ -93,5 +94,69 @@ func TestCauseUndecidedStaysRoot(t *testing.T) {
 				t.Errorf("%v: %d, want 1", tc.why, got)
 			}
 		})
+	}
+}
+
+// grpcEx is an HTTP/2 gRPC exchange of tc on stream id.
+func grpcEx(tc tconn, role conn.Role, seq uint32, stream uint32, method string, sd side) *protocols.Exchange {
+	ex := tc.ex(role, seq, method, sd)
+	ex.Protocol = protocols.HTTP2
+	ex.HTTP.Version, ex.HTTP.Method, ex.HTTP.GRPC, ex.HTTP.StreamID = "2", "POST", true, stream
+	return ex
+}
+
+// grpc-go: two calls in flight on one multiplexed connection each way.
+// The writes carry no useful cause (one writer goroutine); the stream
+// causes name the server stream each handler served, and nest each call
+// under its own request.
+func TestStreamCauseNestsMultiplexedCalls(t *testing.T) {
+	c, col := newJoinTest(t)
+	in := dial(curl, 43001, front, "127.0.0.1:8080")
+	out := dial(front, 43003, back, "127.0.0.1:9000")
+	srvCause := func(stream uint32) conn.Cause {
+		return conn.Cause{Kind: conn.CauseGoroutine, FD: in.server.ID.FD, Gen: in.server.ID.Gen, At: ms(1), Stream: stream}
+	}
+	// The handler of stream 3 sends its call on stream 1, stream 5's on 3.
+	c.ObserveStreamCause(out.client.ID, 1, srvCause(3))
+	c.ObserveStreamCause(out.client.ID, 3, srvCause(5))
+	addAll(c,
+		grpcEx(out, conn.RoleClient, 10, 1, "/weft.T/a", side{start: 2, end: 6, reqTID: 7, respTID: 8}),
+		grpcEx(out, conn.RoleClient, 20, 3, "/weft.T/b", side{start: 2.5, end: 5, reqTID: 7, respTID: 8}),
+		grpcEx(in, conn.RoleServer, 1, 5, "/weft.T/B", side{start: 1.2, end: 7, reqTID: 7, respTID: 8}),
+		grpcEx(in, conn.RoleServer, 2, 3, "/weft.T/A", side{start: 1, end: 8, reqTID: 7, respTID: 8}),
+	)
+	c.FlushAll()
+	wantTree(t, col.spans, `
+		front server weft.T/A
+		  front client weft.T/a
+		--
+		front server weft.T/B
+		  front client weft.T/b
+	`)
+	if got := c.JoinStats().StreamCauses; got != 2 {
+		t.Errorf("stream causes observed: %d, want 2", got)
+	}
+}
+
+// The stream cause table is bounded: the oldest waiting cause goes first
+// and is counted; a stream seen again keeps one entry.
+func TestStreamCausesBounded(t *testing.T) {
+	s := newStreamCauses(2)
+	k := func(i uint32) streamKey { return streamKey{conn: connRef{pid: 1, fd: 3, gen: 1}, stream: i} }
+	cs := conn.Cause{Kind: conn.CauseGoroutine, Stream: 9}
+	if s.put(k(1), cs) || s.put(k(1), cs) || s.put(k(3), cs) {
+		t.Fatal("evicted below the bound")
+	}
+	if !s.put(k(5), cs) {
+		t.Fatal("no eviction past the bound")
+	}
+	if _, ok := s.take(k(1)); ok {
+		t.Error("the oldest survived")
+	}
+	if _, ok := s.take(k(5)); !ok {
+		t.Error("the newest is gone")
+	}
+	if len(s.m) > 2 {
+		t.Errorf("%d held, bound 2", len(s.m))
 	}
 }
