@@ -1118,6 +1118,17 @@ int uprobe_go_roundtrip(struct pt_regs *ctx)
 	return 0;
 }
 
+/* go_conn_state finds the connection behind the net.Conn at addr in this
+ * process, or NULL when it is not one weft follows (a TLS wrapper, say). */
+static __always_inline struct conn_state *go_conn_state(struct go_offsets *o, __u32 tgid, __u64 addr, __s32 *fd)
+{
+	*fd = go_conn_fd(o, addr);
+	if (*fd < 0)
+		return NULL;
+	struct conn_key key = {.tgid = tgid, .fd = *fd};
+	return bpf_map_lookup_elem(&conns, &key);
+}
+
 /* grpc-go: google.golang.org/grpc.(*Server).handleStream(t ServerTransport,
  * stream *ServerStream) starts on the goroutine that runs the handler. The
  * register ABI passes s in AX, t's two interface words in BX and CX (CX:
@@ -1131,11 +1142,8 @@ int uprobe_go_grpc_handle_stream(struct pt_regs *ctx)
 	struct go_offsets *o = bpf_map_lookup_elem(&go_procs, &tgid);
 	if (!o || !o->grpc_srv_stream_id)
 		return 0;
-	__s32 fd = go_conn_fd(o, ctx->cx + o->grpc_srv_conn);
-	if (fd < 0)
-		return 0;
-	struct conn_key key = {.tgid = tgid, .fd = fd};
-	struct conn_state *st = bpf_map_lookup_elem(&conns, &key);
+	__s32 fd;
+	struct conn_state *st = go_conn_state(o, tgid, ctx->cx + o->grpc_srv_conn, &fd);
 	if (!st)
 		return 0;
 	__u32 sid = 0;
@@ -1165,11 +1173,8 @@ int uprobe_go_grpc_client_write(struct pt_regs *ctx)
 	struct cause c = {};
 	if (!goroutine_cause(o, tgid, &c))
 		return 0;
-	__s32 fd = go_conn_fd(o, ctx->ax + o->grpc_cli_conn);
-	if (fd < 0)
-		return 0;
-	struct conn_key key = {.tgid = tgid, .fd = fd};
-	struct conn_state *st = bpf_map_lookup_elem(&conns, &key);
+	__s32 fd;
+	struct conn_state *st = go_conn_state(o, tgid, ctx->ax + o->grpc_cli_conn, &fd);
 	if (!st)
 		return 0;
 	struct weft_stream_event ev = {};
