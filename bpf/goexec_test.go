@@ -9,7 +9,8 @@ import (
 )
 
 // buildGoClient builds a small net/http client with the running toolchain,
-// with or without symbols and DWARF.
+// with or without symbols and DWARF. (go test puts its own GOROOT/bin
+// first in PATH, so "go" is the running toolchain.)
 func buildGoClient(t *testing.T, stripped bool) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "client")
@@ -17,7 +18,7 @@ func buildGoClient(t *testing.T, stripped bool) string {
 	if stripped {
 		args = append(args, "-ldflags=-s -w")
 	}
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), append(args, "../e2e/testdata/loadgen")...)
+	cmd := exec.Command("go", append(args, "../e2e/testdata/loadgen")...)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, b)
 	}
