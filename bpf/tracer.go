@@ -3,6 +3,7 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"sync"
@@ -34,6 +35,11 @@ type Config struct {
 	PollInterval time.Duration
 	// SelfPID is never traced (weft's own pid by default).
 	SelfPID int
+	// ProgramStats turns on the kernel's BPF run-time statistics while the
+	// tracer is loaded, and RegisterMetrics exports each program's runs and
+	// run time. Off by default: the kernel then reads the clock twice per
+	// program run.
+	ProgramStats bool
 }
 
 // Defaults for Config.
@@ -88,6 +94,7 @@ type Tracer struct {
 	log    *slog.Logger
 	ssl    *OpenSSL
 	golang *GoRuntime
+	stats  io.Closer // kernel run-time statistics, nil unless Config.ProgramStats
 
 	ready     atomic.Bool
 	malformed atomic.Uint64
@@ -137,6 +144,13 @@ func Load(cfg Config, log *slog.Logger) (*Tracer, error) {
 			log.Error("bpf verifier rejected a program", "log", fmt.Sprintf("%+v", verr))
 		}
 		return nil, fmt.Errorf("load bpf objects: %w", err)
+	}
+	if cfg.ProgramStats {
+		// Before attaching, so every run is counted.
+		if t.stats, err = enableProgramStats(); err != nil {
+			t.Close()
+			return nil, err
+		}
 	}
 	for _, p := range probes {
 		l, err := link.Tracepoint(p.group, p.name, p.prog(&t.objs.weftPrograms), nil)
@@ -229,6 +243,9 @@ func (t *Tracer) Close() error {
 		}
 		if t.reader != nil {
 			t.reader.Close()
+		}
+		if t.stats != nil {
+			t.stats.Close()
 		}
 		t.objs.Close()
 	})
