@@ -49,11 +49,11 @@ func BenchmarkSyscalls(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Skip("needs root to load BPF programs")
 	}
-	if n := loadedPrograms("exit_read"); n > 0 {
-		b.Logf("%d other programs named exit_read are loaded (another weft?): both figures include theirs", n)
-	}
 	for _, sc := range benchSyscalls {
 		b.Run(sc.name, func(b *testing.B) {
+			if n := loadedPrograms("exit_" + sc.name); n > 0 {
+				b.Logf("%d other programs named exit_%s are loaded (another weft?): both figures include theirs", n, sc.name)
+			}
 			var untraced, traced float64
 			for range b.N {
 				untraced += timeSyscall(b, sc)
