@@ -9,16 +9,18 @@ import (
 	"unsafe"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
 
 // Per-syscall cost of weft's programs, in the style of DeepFlow's
 // microbenchmark: 10^5 calls of one syscall moving 64 bytes on a connected
-// loopback TCP socket pair, timed without weft's programs and with the
-// tracer loaded (tracing this process), in one run.
+// loopback TCP socket pair without weft's programs and 10^5 with them
+// (tracing this process), in one run.
 const (
 	benchCalls   = 100_000
-	benchPayload = 64
+	benchRounds  = 10  // untraced and traced rounds alternate, benchCalls/benchRounds calls each
+	benchPayload = 64  // bytes per call
 	benchBatch   = 250 // calls timed back to back; 250 x 64 B fit any socket buffer
 )
 
@@ -37,13 +39,18 @@ var benchSyscalls = []benchSyscall{
 	{"sendto", unix.SYS_SENDTO, true},
 }
 
-// BenchmarkSyscalls reports, per syscall, ns/call-untraced (no weft),
-// ns/call-traced (weft's tracepoint programs attached and tracing the
-// benchmark's own sockets) and added-ns/call, the difference; each the
-// median batch's mean (see timeSyscall), averaged over b.N rounds. Only the
-// calls are timed: the peer feeds or drains the connection between
+// BenchmarkSyscalls reports, per syscall, ns/call-untraced (none of weft's
+// tracepoint programs attached), ns/call-traced (the syscall's entry and
+// exit programs attached, tracing the benchmark's own sockets) and
+// added-ns/call, the difference. The tracer is loaded once; the syscall's
+// two programs are attached and detached between rounds, so the two
+// figures alternate on the same connection and a drift in the machine's
+// speed (a shared VM) moves both. Only the calls are
+// timed, in batches: the peer feeds or drains the connection between
 // batches, untimed, on the same thread, so no call waits for data or
-// room. Go's syscall entry is in both figures; it cancels out of the
+// room. Each figure is the mean call of the median batch (a batch the
+// scheduler interrupted is slower by far more than the programs cost),
+// averaged over b.N. Go's syscall entry is in both; it cancels out of the
 // difference.
 func BenchmarkSyscalls(b *testing.B) {
 	if os.Geteuid() != 0 {
@@ -56,15 +63,17 @@ func BenchmarkSyscalls(b *testing.B) {
 			}
 			var untraced, traced float64
 			for range b.N {
-				untraced += timeSyscall(b, sc)
 				b.StopTimer()
 				tr, stop := loadForBench(b, Config{SelfPID: 1}) // pid 1 spared: this process is traced
+				seen := tr.Received()
 				b.StartTimer()
-				traced += timeSyscall(b, sc)
+				u, t := timeSyscall(b, sc, tr)
 				b.StopTimer()
-				requireSeen(b, tr, benchCalls)
+				requireSeen(b, tr, seen+benchCalls)
 				stop()
 				b.StartTimer()
+				untraced += u
+				traced += t
 			}
 			n := float64(b.N)
 			b.ReportMetric(untraced/n, "ns/call-untraced")
@@ -74,12 +83,12 @@ func BenchmarkSyscalls(b *testing.B) {
 	}
 }
 
-// timeSyscall makes benchCalls calls of sc on a fresh loopback connection,
-// timed in batches of benchBatch, and returns the mean time of one call in
-// the median batch, in ns: on a small shared VM a batch the scheduler
-// interrupted is slower by far more than the programs cost, and the median
-// leaves those out.
-func timeSyscall(b *testing.B, sc benchSyscall) float64 {
+// timeSyscall detaches tr's tracepoints, then makes benchCalls calls of
+// sc without any of them and benchCalls with sc's entry and exit programs
+// attached (the only ones of weft that run on those calls), alternating in
+// benchRounds rounds on one loopback connection, and returns the mean call
+// of the median batch of each, in ns. tr is left detached.
+func timeSyscall(b *testing.B, sc benchSyscall, tr *Tracer) (untraced, traced float64) {
 	b.Helper()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -94,38 +103,84 @@ func timeSyscall(b *testing.B, sc benchSyscall) float64 {
 	if sc.send {
 		fd = uintptr(cli)
 	}
-	batches := make([]time.Duration, 0, benchCalls/benchBatch)
-	for done := 0; done < benchCalls; done += benchBatch {
-		if !sc.send {
-			// Feed the batch in one write and wait until all of it is
-			// readable, so no timed read blocks.
-			writeAll(b, cli, bulk)
-			for {
-				queued, err := unix.IoctlGetInt(srv, unix.SIOCINQ)
-				if err != nil {
-					b.Fatalf("SIOCINQ: %v", err)
-				}
-				if queued >= len(bulk) {
-					break
-				}
-				runtime.Gosched()
+	tr.detach()
+	var pair []link.Link
+	var batches [2][]time.Duration // untraced, traced
+	for round := range 2 * benchRounds {
+		if round%2 == 1 {
+			pair = attachPair(b, tr, sc.name)
+		} else {
+			for _, l := range pair {
+				l.Close()
 			}
 		}
-		start := time.Now()
-		for range benchBatch {
-			// read/write(fd, p, n); recvfrom/sendto(fd, p, n, 0, NULL, 0)
-			r, _, errno := unix.Syscall6(sc.nr, fd, p, n, 0, 0, 0)
-			if errno != 0 || r != n {
-				b.Fatalf("%s: %d bytes, %v", sc.name, r, errno)
+		for done := 0; done < benchCalls/benchRounds; done += benchBatch {
+			if !sc.send {
+				// Feed the batch in one write and wait until all of it
+				// is readable, so no timed read blocks.
+				writeAll(b, cli, bulk)
+				for {
+					queued, err := unix.IoctlGetInt(srv, unix.SIOCINQ)
+					if err != nil {
+						b.Fatalf("SIOCINQ: %v", err)
+					}
+					if queued >= len(bulk) {
+						break
+					}
+					runtime.Gosched()
+				}
 			}
-		}
-		batches = append(batches, time.Since(start))
-		if sc.send {
-			readAll(b, srv, bulk)
+			start := time.Now()
+			for range benchBatch {
+				// read/write(fd, p, n); recvfrom/sendto(fd, p, n, 0, NULL, 0)
+				r, _, errno := unix.Syscall6(sc.nr, fd, p, n, 0, 0, 0)
+				if errno != 0 || r != n {
+					b.Fatalf("%s: %d bytes, %v", sc.name, r, errno)
+				}
+			}
+			batches[round%2] = append(batches[round%2], time.Since(start))
+			if sc.send {
+				readAll(b, srv, bulk)
+			}
 		}
 	}
-	slices.Sort(batches)
-	return float64(batches[len(batches)/2].Nanoseconds()) / benchBatch
+	for _, l := range pair {
+		l.Close()
+	}
+	median := func(d []time.Duration) float64 {
+		slices.Sort(d)
+		return float64(d[len(d)/2].Nanoseconds()) / benchBatch
+	}
+	return median(batches[0]), median(batches[1])
+}
+
+// detach closes t's tracepoint links.
+func (t *Tracer) detach() {
+	for _, l := range t.links {
+		l.Close()
+	}
+	t.links = nil
+}
+
+// attachPair attaches t's programs for the entry and exit of one syscall,
+// as Load does.
+func attachPair(b *testing.B, t *Tracer, syscall string) []link.Link {
+	b.Helper()
+	var ls []link.Link
+	for _, p := range probes {
+		if p.name != "sys_enter_"+syscall && p.name != "sys_exit_"+syscall {
+			continue
+		}
+		l, err := link.Tracepoint(p.group, p.name, p.prog(&t.objs.weftPrograms), nil)
+		if err != nil {
+			b.Fatalf("attach %s: %v", p.name, err)
+		}
+		ls = append(ls, l)
+	}
+	if len(ls) != 2 {
+		b.Fatalf("%d probes for %s, want entry and exit", len(ls), syscall)
+	}
+	return ls
 }
 
 // requireSeen fails unless tr has had at least n events (read or lost):
