@@ -10,7 +10,8 @@ import (
 )
 
 // buildGoClient builds a small net/http client with the running toolchain,
-// with or without symbols and DWARF.
+// with or without symbols and DWARF. (go test puts its own GOROOT/bin
+// first in PATH, so "go" is the running toolchain.)
 func buildGoClient(t *testing.T, stripped bool) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "client")

@@ -9,8 +9,14 @@ import (
 )
 
 // RegisterMetrics exports the kernel side's counters: events lost per CPU
-// (ring buffer full), samples received and samples that did not decode.
+// (ring buffer full), samples received and samples that did not decode;
+// and, with Config.ProgramStats, each program's runs and run time.
 func (t *Tracer) RegisterMetrics(m metric.Meter) error {
+	if t.stats != nil {
+		if err := t.registerProgramStats(m); err != nil {
+			return err
+		}
+	}
 	lost, err := m.Int64ObservableCounter("weft_bpf_events_lost",
 		metric.WithDescription("Events the kernel could not put in the ring buffer (it was full), per CPU."))
 	if err != nil {

@@ -45,12 +45,7 @@ func BenchmarkOpenSSLUprobes(b *testing.B) {
 	var untraced, base, traced float64
 	for i := 0; i < b.N; i++ {
 		untraced += run()
-		tr, err := Load(Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-		if err != nil {
-			b.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- tr.Run(nopHandler{}) }()
+		tr, stop := loadForBench(b, Config{})
 		tr.OpenSSL().closeAll()
 		base += run()
 		tr.OpenSSL().ScanAll()
@@ -58,10 +53,7 @@ func BenchmarkOpenSSLUprobes(b *testing.B) {
 			b.Fatal("no OpenSSL library attached")
 		}
 		traced += run()
-		tr.Close()
-		if err := <-done; err != nil {
-			b.Fatal(err)
-		}
+		stop()
 	}
 	n := float64(b.N)
 	b.ReportMetric(untraced/n, "ns/roundtrip-untraced")
@@ -69,6 +61,24 @@ func BenchmarkOpenSSLUprobes(b *testing.B) {
 	b.ReportMetric(traced/n, "ns/roundtrip-uprobes")
 	b.ReportMetric((traced-base)/n/4, "ns/sslcall-added")
 	b.ReportMetric(traced/base, "ratio")
+}
+
+// loadForBench loads and attaches the tracer with cfg and reads its ring
+// buffer into nopHandler until stop, which detaches everything.
+func loadForBench(b *testing.B, cfg Config) (tr *Tracer, stop func()) {
+	b.Helper()
+	tr, err := Load(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- tr.Run(nopHandler{}) }()
+	return tr, func() {
+		tr.Close()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 type nopHandler struct{}

@@ -3,6 +3,7 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"sync"
@@ -38,6 +39,11 @@ type Config struct {
 	// trap per Go client request, and Go calls made through net/http's
 	// Transport are then attributed only by the time rules.
 	NoGoClientHook bool
+	// ProgramStats turns on the kernel's BPF run-time statistics while the
+	// tracer is loaded, and RegisterMetrics exports each program's runs and
+	// run time. Off by default: the kernel then reads the clock twice per
+	// program run.
+	ProgramStats bool
 }
 
 // Defaults for Config.
@@ -92,6 +98,7 @@ type Tracer struct {
 	log    *slog.Logger
 	ssl    *OpenSSL
 	golang *GoRuntime
+	stats  io.Closer // kernel run-time statistics, nil unless Config.ProgramStats
 
 	ready     atomic.Bool
 	malformed atomic.Uint64
@@ -141,6 +148,13 @@ func Load(cfg Config, log *slog.Logger) (*Tracer, error) {
 			log.Error("bpf verifier rejected a program", "log", fmt.Sprintf("%+v", verr))
 		}
 		return nil, fmt.Errorf("load bpf objects: %w", err)
+	}
+	if cfg.ProgramStats {
+		// Before attaching, so every run is counted.
+		if t.stats, err = enableProgramStats(); err != nil {
+			t.Close()
+			return nil, err
+		}
 	}
 	for _, p := range probes {
 		l, err := link.Tracepoint(p.group, p.name, p.prog(&t.objs.weftPrograms), nil)
@@ -233,6 +247,9 @@ func (t *Tracer) Close() error {
 		}
 		if t.reader != nil {
 			t.reader.Close()
+		}
+		if t.stats != nil {
+			t.stats.Close()
 		}
 		t.objs.Close()
 	})

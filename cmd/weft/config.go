@@ -77,6 +77,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return err
 	})
 	fs.IntVar(&c.bpf.WakeupEvents, "wakeup-events", bpf.DefaultWakeupEvents, "wake the reader every N events per CPU")
+	fs.BoolVar(&c.bpf.ProgramStats, "bpf-stats", false, "turn on the kernel's BPF run-time statistics while weft runs and export each of weft's programs' runs and run time on /metrics (costs two clock reads per program run)")
 	fs.IntVar(&c.conn.MaxConns, "max-conns", conn.DefaultMaxConns, "connections tracked at once")
 	fs.DurationVar(&c.conn.IdleTimeout, "conn-idle-timeout", conn.DefaultIdleTimeout, "end connections idle this long")
 	fs.IntVar(&c.conn.MaxTotalPendingBytes, "max-reorder-bytes", conn.DefaultMaxTotalPendingBytes, "bytes held out of order across all connections")

@@ -96,7 +96,7 @@ func serve(cfg config, log *slog.Logger) error {
 	events := &eventSink{table: table, procs: procs, corr: corr, ssl: tracer.OpenSSL(), golang: tracer.Go(), clock: clock, evictEvery: int64(time.Second)}
 	done := make(chan error, 1)
 	go func() { done <- tracer.Run(events) }()
-	log.Info("weft ready", "exporter", cfg.exporter.ResolvedExporter(), "to", cfg.exporter.Destination(), "http", cfg.httpAddr)
+	log.Info("weft ready", "exporter", cfg.exporter.ResolvedExporter(), "to", cfg.exporter.Destination(), "http", cfg.httpAddr, "bpf_stats", cfg.bpf.ProgramStats)
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
