@@ -92,6 +92,7 @@ type Tracer struct {
 	log    *slog.Logger
 	ssl    *OpenSSL
 	golang *GoRuntime
+	fill   *mapCounter // entries of the hash maps, for the metrics
 
 	ready     atomic.Bool
 	malformed atomic.Uint64
@@ -142,6 +143,7 @@ func Load(cfg Config, log *slog.Logger) (*Tracer, error) {
 		}
 		return nil, fmt.Errorf("load bpf objects: %w", err)
 	}
+	t.fill = newMapCounter(t.hashMaps(), MapCountInterval)
 	for _, p := range probes {
 		l, err := link.Tracepoint(p.group, p.name, p.prog(&t.objs.weftPrograms), nil)
 		if err != nil {
@@ -212,6 +214,10 @@ func (t *Tracer) Lost() ([]uint64, error) {
 	}
 	return perCPU, nil
 }
+
+// MapFill returns the entries and capacity of each kernel hash map,
+// counted at most MapCountInterval ago (see countEntries).
+func (t *Tracer) MapFill() ([]MapFill, error) { return t.fill.Fill() }
 
 // Received counts samples read; Malformed counts samples that did not
 // decode (a kernel/user layout mismatch would show here).
