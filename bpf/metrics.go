@@ -77,6 +77,16 @@ func (t *Tracer) RegisterMetrics(m metric.Meter) error {
 	if err != nil {
 		return err
 	}
+	entries, err := m.Int64ObservableGauge("weft_bpf_map_entries",
+		metric.WithDescription("Entries in each kernel hash map, counted at most every 10 s. The LRU maps (conns, inflight, procs_seen, go_cause, fd_cause, ssl_calls, ssl_fds) evict their oldest entries without a word when full: entries at weft_bpf_map_max_entries means some were."))
+	if err != nil {
+		return err
+	}
+	maxEntries, err := m.Int64ObservableGauge("weft_bpf_map_max_entries",
+		metric.WithDescription("Capacity of each kernel hash map."))
+	if err != nil {
+		return err
+	}
 	tracked := metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "tracked")))
 	failed := metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "failed")))
 	exited := metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "exited")))
@@ -105,6 +115,12 @@ func (t *Tracer) RegisterMetrics(m metric.Meter) error {
 			o.ObserveInt64(unmapped, int64(sum))
 		}
 		o.ObserveInt64(bad, int64(t.Malformed()))
+		fill, fillErr := t.MapFill()
+		for _, f := range fill {
+			byMap := metric.WithAttributes(attribute.String("map", f.Name))
+			o.ObserveInt64(entries, f.Entries, byMap)
+			o.ObserveInt64(maxEntries, f.MaxEntries, byMap)
+		}
 		perCPU, err := t.Lost()
 		if err != nil {
 			return err
@@ -112,7 +128,7 @@ func (t *Tracer) RegisterMetrics(m metric.Meter) error {
 		for cpu, n := range perCPU {
 			o.ObserveInt64(lost, int64(n), metric.WithAttributes(attribute.String("cpu", strconv.Itoa(cpu))))
 		}
-		return nil
-	}, lost, recv, bad, libs, sslFail, sslGone, sslDrop, unmapped, goProcs, goDrop, goHooked, grpcHooked)
+		return fillErr
+	}, lost, recv, bad, libs, sslFail, sslGone, sslDrop, unmapped, goProcs, goDrop, goHooked, grpcHooked, entries, maxEntries)
 	return err
 }

@@ -98,7 +98,8 @@ type Tracer struct {
 	log    *slog.Logger
 	ssl    *OpenSSL
 	golang *GoRuntime
-	stats  io.Closer // kernel run-time statistics, nil unless Config.ProgramStats
+	stats  io.Closer   // kernel run-time statistics, nil unless Config.ProgramStats
+	fill   *mapCounter // entries of the hash maps, for the metrics
 
 	ready     atomic.Bool
 	malformed atomic.Uint64
@@ -156,6 +157,7 @@ func Load(cfg Config, log *slog.Logger) (*Tracer, error) {
 			return nil, err
 		}
 	}
+	t.fill = newMapCounter(t.hashMaps(), MapCountInterval)
 	for _, p := range probes {
 		l, err := link.Tracepoint(p.group, p.name, p.prog(&t.objs.weftPrograms), nil)
 		if err != nil {
@@ -226,6 +228,10 @@ func (t *Tracer) Lost() ([]uint64, error) {
 	}
 	return perCPU, nil
 }
+
+// MapFill returns the entries and capacity of each kernel hash map,
+// counted at most MapCountInterval ago (see countEntries).
+func (t *Tracer) MapFill() ([]MapFill, error) { return t.fill.Fill() }
 
 // Received counts samples read; Malformed counts samples that did not
 // decode (a kernel/user layout mismatch would show here).

@@ -22,6 +22,7 @@ type suiteEnv struct {
 	dir     string // temporary directory: binaries, configs, logs
 	jaeger  *jaegerProc
 	weft    *weftProc // nil when it could not be started
+	weftBin string    // the agent's binary, for tests that start more
 	weftErr error     // why weft is not running
 	bin     map[string]string
 }
@@ -98,6 +99,7 @@ func setup() (*suiteEnv, error) {
 			s.weftErr = fmt.Errorf("build weft: %w", err)
 		}
 	}
+	s.weftBin = weftBin
 	if s.weftErr == nil {
 		if s.weft, err = startWeft(weftBin, s.dir, s.jaeger.otlpGRPC); err != nil {
 			s.weftErr = err

@@ -27,6 +27,17 @@ func (w *weftProc) url(path string) string { return "http://" + w.httpAddr + pat
 // and waits until /readyz answers 200. On error the process, if it was
 // started, is returned too so that the caller stops it.
 func startWeft(bin, dir, otlpGRPC string) (*weftProc, error) {
+	// OTEL_BSP_SCHEDULE_DELAY: export every 200 ms so spans reach Jaeger fast.
+	return startWeftArgs(bin, dir, childEnv("OTEL_BSP_SCHEDULE_DELAY=200"),
+		"--exporter", "otlp",
+		"--otlp-endpoint", "http://"+otlpGRPC,
+		"--otlp-protocol", "grpc")
+}
+
+// startWeftArgs starts the agent bin in dir (log: dir/weft.log) with env
+// and args, on an --http-addr of its own, and waits until /readyz
+// answers 200.
+func startWeftArgs(bin, dir string, env []string, args ...string) (*weftProc, error) {
 	ports, err := freePorts(1)
 	if err != nil {
 		return nil, err
@@ -36,15 +47,9 @@ func startWeft(bin, dir, otlpGRPC string) (*weftProc, error) {
 		level = "info"
 	}
 	w := &weftProc{httpAddr: fmt.Sprintf("127.0.0.1:%d", ports[0])}
-	argv := []string{bin,
-		"--exporter", "otlp",
-		"--otlp-endpoint", "http://" + otlpGRPC,
-		"--otlp-protocol", "grpc",
-		"--http-addr", w.httpAddr,
-		"--log-level", level,
-	}
-	// OTEL_BSP_SCHEDULE_DELAY: export every 200 ms so spans reach Jaeger fast.
-	w.process, err = spawn("weft", dir, filepath.Join(dir, "weft.log"), childEnv("OTEL_BSP_SCHEDULE_DELAY=200"), nil, argv...)
+	argv := append([]string{bin}, args...)
+	argv = append(argv, "--http-addr", w.httpAddr, "--log-level", level)
+	w.process, err = spawn("weft", dir, filepath.Join(dir, "weft.log"), env, nil, argv...)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"net"
 	"strings"
 	"testing"
 )
@@ -31,5 +32,21 @@ func TestParseConfigErrors(t *testing.T) {
 		case err != nil && strings.Contains(err.Error(), "\n"):
 			t.Errorf("%q: error spans lines: %q", c.args, err)
 		}
+	}
+}
+
+// TestSafeDefaults: with no flags and no environment, /metrics listens on
+// loopback only and SQL literals are replaced.
+func TestSafeDefaults(t *testing.T) {
+	c, err := parseConfig(nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _, err := net.SplitHostPort(c.httpAddr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		t.Errorf("--http-addr defaults to %q, want a loopback address", c.httpAddr)
+	}
+	if c.dbQueryLiterals {
+		t.Error("--db-query-literals defaults to on, want off")
 	}
 }

@@ -6,6 +6,8 @@
 //	GET  /status/{code}  that status code with a short text body
 //	GET  /chunked        200, a chunked body (flushed in five chunks)
 //	POST /upload         reads and discards the body; 200, {"bytes": n}
+//	POST /echo           200, the request body sent back as the body and
+//	                     in a Set-Cookie header (weft_echo=body)
 //	GET  /chain/{tok}?down=PORT[&pgport=PORT&pgdb=DB]
 //	                     GETs http://127.0.0.1:PORT/relay/{tok} (a downstream
 //	                     call made while serving), then, with pgport, runs
@@ -71,6 +73,16 @@ func main() {
 			return
 		}
 		writeJSON(w, map[string]int64{"bytes": n})
+	})
+	mux.HandleFunc("POST /echo", func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 4096))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Set-Cookie", "weft_echo="+string(body))
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write(body)
 	})
 	downstream := &http.Client{Timeout: 10 * time.Second}
 	mux.HandleFunc("GET /chain/{tok}", func(w http.ResponseWriter, r *http.Request) {
