@@ -17,7 +17,7 @@ func buildGoClient(t *testing.T, stripped bool) string {
 	if stripped {
 		args = append(args, "-ldflags=-s -w")
 	}
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), append(args, "../e2e/testdata/loadgen")...)
+	cmd := exec.Command("go", append(args, "../e2e/testdata/loadgen")...)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, b)
 	}
