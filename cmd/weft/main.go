@@ -42,7 +42,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "weft:", err)
 		return 1
 	}
-	if err := serve(cfg, log); err != nil {
+	if err := serve(cfg, getenv, log); err != nil {
 		fmt.Fprintln(stderr, "weft:", err)
 		return 1
 	}
@@ -51,15 +51,17 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 
 // serve wires the pipeline (bpf -> conn -> protocols -> correlate ->
 // exporter), runs it until SIGINT/SIGTERM, then drains it in order.
-func serve(cfg config, log *slog.Logger) error {
+func serve(cfg config, getenv func(string) string, log *slog.Logger) error {
 	exp, err := exporter.New(cfg.exporter, log)
 	if err != nil {
 		return fmt.Errorf("start exporter: %w", err)
 	}
-	procs := procmeta.NewCache(procmeta.Config{})
+	md := startMetadata(cfg, log)
+	defer md.stop()
+	host := hostName(getenv)
+	procs := procmeta.NewCache(procmeta.Config{HostName: host, Enricher: md.resolver})
 	clock := bpf.NewClock()
-	host, _ := os.Hostname()
-	corr := correlate.New(correlate.Config{Clock: clock.Wall, Join: cfg.join, HostID: host, KeepQueryLiterals: cfg.dbQueryLiterals}, procs, exp.Submit)
+	corr := correlate.New(correlate.Config{Clock: clock.Wall, Join: cfg.join, HostID: host, KeepQueryLiterals: cfg.dbQueryLiterals, PeerNames: md.peerNames()}, procs, exp.Submit)
 	detectStats, http1Stats, dnsStats := new(detect.Stats), new(http1.Stats), new(dns.Stats)
 	http2Stats := new(http2.Stats)
 	postgresStats := new(postgres.Stats)
@@ -77,7 +79,7 @@ func serve(cfg config, log *slog.Logger) error {
 	}
 	for _, r := range []interface {
 		RegisterMetrics(m metricMeter) error
-	}{tracer, table.Stats(), detectStats, http1Stats, http2Stats, dnsStats, postgresStats, corr, procs, exp} {
+	}{tracer, table.Stats(), detectStats, http1Stats, http2Stats, dnsStats, postgresStats, corr, procs, md.resolver, exp} {
 		if err := r.RegisterMetrics(m.meter); err != nil {
 			tracer.Close()
 			return fmt.Errorf("register metrics: %w", err)
