@@ -17,6 +17,11 @@ func (r *Resolver) Enrich(pid uint32) ([]attribute.KeyValue, string, bool) {
 	return m.Attributes(), m.ServiceName(), r.settled(m)
 }
 
+// Exec says pid exec'd: its cgroup is read again on the next Lookup (a
+// runtime moves its process into the container's cgroup between the exec
+// of its init and that of the entrypoint).
+func (r *Resolver) Exec(pid uint32) { r.cgroups.Reset(pid) }
+
 // settled reports whether no later Lookup can know more about m's
 // container than m does.
 func (r *Resolver) settled(m Meta) bool {

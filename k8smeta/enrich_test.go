@@ -264,3 +264,28 @@ func TestPeerName(t *testing.T) {
 		t.Errorf("without Kubernetes: %q", got)
 	}
 }
+
+// TestProcmetaEnrichmentAfterExec: a runtime's init is announced (exec'd)
+// before it joins the container's cgroup, then execs the entrypoint; the
+// second announcement reads the cgroup again.
+func TestProcmetaEnrichmentAfterExec(t *testing.T) {
+	root := t.TempDir()
+	pod, id := withID(testPod("moved", "00000000-0000-0000-0000-0000000000ee", "10.244.1.21", nil, map[string]string{"app.kubernetes.io/name": "moved-app"}, "main"), 11)
+	writeFakeProcess(t, root, 40, fakeProcess{exe: "/usr/bin/runc", cgroup: "12:pids:/\n0::/\n"})
+	kube, _ := newTestKube(t, pod)
+	r := NewResolver(NewCgroupCache(CgroupConfig{ProcRoot: root}), nil, kube)
+	cache := procmeta.NewCache(procmeta.Config{ProcRoot: root, HostName: "h", Enricher: r})
+
+	cache.ObserveBlocks(40, []byte("runc\x00init\x00"), nil)
+	if p := cache.Lookup(40, ""); p.ServiceName != "runc" || attrMap(p.Attributes)["container.id"] != nil {
+		t.Fatalf("runc init: %q %v", p.ServiceName, attrMap(p.Attributes))
+	}
+	if err := os.RemoveAll(filepath.Join(root, "40")); err != nil {
+		t.Fatal(err)
+	}
+	writeFakeProcess(t, root, 40, fakeProcess{exe: "/app/server", cgroup: v1Cgroup(string(pod.UID), id)})
+	cache.ObserveBlocks(40, []byte("/app/server\x00"), nil)
+	if p := cache.Lookup(40, ""); p.ServiceName != "moved-app" || attrMap(p.Attributes)["k8s.pod.name"] != "moved" {
+		t.Errorf("after exec: %q %v", p.ServiceName, attrMap(p.Attributes))
+	}
+}

@@ -298,6 +298,9 @@ func (c *Cache) ObserveBlocks(pid uint32, argv, env []byte) {
 		c.mu.Unlock()
 		return
 	}
+	if c.cfg.Enricher != nil {
+		c.cfg.Enricher.Exec(pid)
+	}
 	e := c.newEntry(pid, "", info)
 	c.mu.Lock()
 	defer c.mu.Unlock()

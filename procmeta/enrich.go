@@ -18,6 +18,11 @@ type Enricher interface {
 	// answer that is not final (metadata still being fetched) is asked
 	// for again, every Config.EnrichRetry for Config.EnrichFor.
 	Enrich(pid uint32) (attrs []attribute.KeyValue, serviceName string, final bool)
+	// Exec says pid exec'd (or was announced for the first time): what
+	// was cached about it may be stale, since a container runtime moves
+	// its process into the container's cgroup between two execs (runc
+	// init, then the entrypoint).
+	Exec(pid uint32)
 	// Forget says pid exited.
 	Forget(pid uint32)
 }
