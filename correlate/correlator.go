@@ -35,6 +35,10 @@ type Config struct {
 	// HostID names this host (its host name) in the derived span and trace
 	// ids (ids.go), so two hosts never derive the same ones.
 	HostID string
+	// PeerNames, when set, names the service behind a client span's
+	// remote address when no process on this host is known there
+	// (peers.go); k8smeta.Resolver names Kubernetes Services and pods.
+	PeerNames PeerNamer
 	// KeepQueryLiterals puts statement text in db.query.text as sent;
 	// by default its literals are replaced by ?, since they may carry
 	// anything (semconv collects the text by default only sanitised).
@@ -99,6 +103,7 @@ func New(cfg Config, procs ProcessLookup, out func(Span)) *Correlator {
 		keepLiterals: cfg.KeepQueryLiterals,
 	}
 	c.join = newJoiner(cfg.Join, hostSeed(cfg.HostID), out, procs, &c.joinStats, c.graph)
+	c.join.peers.names = cfg.PeerNames
 	return c
 }
 

@@ -553,3 +553,37 @@ func TestAbsurdEnd(t *testing.T) {
 		t.Fatalf("%d spans after the wait, want 2", len(col.spans))
 	}
 }
+
+// peerNames is a fixed PeerNamer.
+type peerNames map[netip.Addr]string
+
+func (p peerNames) PeerName(ip netip.Addr) string { return p[ip] }
+
+// TestPeerNamesHook: a client span to an address no process of this host
+// is known at is named by Config.PeerNames (a Kubernetes Service); one
+// whose server is known keeps the server's own service name.
+func TestPeerNamesHook(t *testing.T) {
+	names := peerNames{
+		netip.MustParseAddr("10.96.0.20"): "orders",
+		netip.MustParseAddr("10.244.1.7"): "not-this",
+	}
+	c, col := newTest(t, Config{Join: JoinConfig{Wait: testWait}, HostID: "test-host", PeerNames: names})
+	remote := dial(curl, 50100, gosrv, "10.96.0.20:80")
+	c.Add(remote.cli(1, "/svc", side{start: 1, end: 2}))
+	unknown := dial(curl, 50101, gosrv, "10.96.0.21:80")
+	c.Add(unknown.cli(1, "/none", side{start: 3, end: 4}))
+	local := dial(curl, 50102, pyleaf, "10.244.1.7:9100")
+	c.ObserveAccept(local.server)
+	c.Add(local.cli(1, "/local", side{start: 5, end: 6}))
+	c.Flush(ms(6) + int64(testWait))
+	for label, want := range map[string]string{
+		"curl client GET /svc":   "orders",
+		"curl client GET /none":  "",
+		"curl client GET /local": "pyleaf",
+	} {
+		s := find(t, col.spans, label)
+		if got := attrValue(&s, "service.peer.name"); got != want {
+			t.Errorf("%s: service.peer.name %q, want %q", label, got, want)
+		}
+	}
+}

@@ -16,7 +16,9 @@ import (
 //
 // Addresses are not qualified by network namespace: two containers that
 // each listen on their own 127.0.0.1:8080 share one entry. A matched
-// server span, which is exact, always wins over the table.
+// server span, which is exact, always wins over the table, and the
+// table over Config.PeerNames, asked last, for an address of no process
+// weft knows (a Kubernetes Service or pod on another node).
 
 const (
 	maxListeners = 4096
@@ -33,8 +35,15 @@ type listener struct {
 	seen int64
 }
 
+// PeerNamer names the service behind an IP address weft has seen no
+// process listen at. It must answer from memory, at once.
+type PeerNamer interface {
+	PeerName(ip netip.Addr) string
+}
+
 type peerTable struct {
 	procs ProcessLookup
+	names PeerNamer // nil: none
 	m     map[netip.AddrPort]listener
 }
 
@@ -103,6 +112,9 @@ func (j *joiner) addPeerService(n *node) {
 	}
 	if name == "" {
 		name = j.peers.lookup(n.remote, j.now)
+	}
+	if name == "" && j.peers.names != nil {
+		name = j.peers.names.PeerName(n.remote.Addr())
 	}
 	if name != "" {
 		n.span.Attributes = append(n.span.Attributes, semconv.ServicePeerName(name))

@@ -5,9 +5,14 @@
 // OTLP to a real Jaeger; the tests then read the spans back from Jaeger's
 // HTTP API and check them against what the programs did.
 //
+// TestKubernetes adds a real control plane: Debian's etcd and the pinned
+// kube-apiserver v1.34.4 (e2e/kube-apiserver.sh builds it once into the
+// cache), deploy/kubernetes applied to it, and pods whose containers are
+// real processes in real cgroups.
+//
 // Run as root:
 //
-//	make jaeger            # or: e2e/jaeger.sh (builds the pinned Jaeger once)
+//	make jaeger kube-apiserver   # or: e2e/jaeger.sh; e2e/kube-apiserver.sh
 //	go test -v -count=1 ./e2e/
 //
 // Without root every test is skipped with the reason; as root nothing is
@@ -17,6 +22,7 @@
 // Environment:
 //
 //	WEFT_JAEGER_BIN      Jaeger binary (default ${WEFT_CACHE:-$HOME/.cache/weft}/jaeger-v1.76.0)
+//	WEFT_KUBE_APISERVER_BIN  kube-apiserver (default ${WEFT_CACHE:-$HOME/.cache/weft}/kube-apiserver-v1.34.4)
 //	WEFT_E2E_BIN         a weft binary to test instead of building ./cmd/weft
 //	WEFT_E2E_LOG_LEVEL   weft's --log-level (default info)
 //	WEFT_E2E_KEEP=1      keep the temporary directory (logs, configs) even on success

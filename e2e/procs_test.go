@@ -190,12 +190,13 @@ func tail(path string, n int) string {
 	return "  | " + strings.Join(lines, "\n  | ")
 }
 
-// childEnv is the test's environment without any OTEL_* variable (so a
-// developer's settings cannot leak into weft or the workloads), plus extra.
+// childEnv is the test's environment without any OTEL_* variable or
+// Kubernetes client setting (so a developer's settings cannot leak into
+// weft or the workloads), plus extra.
 func childEnv(extra ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "OTEL_") {
+		if !strings.HasPrefix(kv, "OTEL_") && !strings.HasPrefix(kv, "KUBECONFIG=") && !strings.HasPrefix(kv, "KUBERNETES_SERVICE_") && !strings.HasPrefix(kv, "NODE_NAME=") {
 			env = append(env, kv)
 		}
 	}

@@ -127,6 +127,15 @@ func (c *CgroupCache) Forget(pid uint32) {
 	}
 }
 
+// Reset drops pid's entry at once, so the next Lookup reads
+// /proc/PID/cgroup again: the process may have moved (a runtime's init
+// joins the container's cgroup, then execs the entrypoint).
+func (c *CgroupCache) Reset(pid uint32) {
+	c.mu.Lock()
+	delete(c.pids, pid)
+	c.mu.Unlock()
+}
+
 // Len is the number of pids cached, exiting ones included.
 func (c *CgroupCache) Len() int {
 	c.mu.Lock()

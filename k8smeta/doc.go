@@ -56,7 +56,7 @@
 // pid), so they belong where a process is looked up per connection or
 // exchange, not per event.
 //
-// The informers need get/list/watch on pods, services,
+// The informers need list and watch (no get) on pods, services,
 // endpointslices.discovery.k8s.io, replicasets.apps and jobs.batch. When
 // the ReplicaSet informer cannot list, a Deployment is still named from
 // the ReplicaSet's name less the pod's pod-template-hash; a CronJob is

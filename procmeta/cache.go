@@ -27,6 +27,7 @@ type Cache struct {
 	hits, misses, fallbacks   atomic.Uint64
 	readsFound, readsNotFound atomic.Uint64
 	evictions, expired        atomic.Uint64
+	refreshes                 atomic.Uint64
 }
 
 type entry struct {
@@ -37,6 +38,30 @@ type entry struct {
 	// Cache.mu.
 	exiting bool
 	exitAt  time.Time
+
+	// What the Process was made from, kept to remake it when the
+	// Enricher's answer changes: set once, when the entry is made.
+	info   procInfo
+	comm   string
+	seenAt int64 // Config.Now's clock, ns
+	// enr is the Enricher's last answer (guarded by Cache.mu); enrichAt is
+	// when to ask again (Config.Now's clock, ns), 0 once it is final.
+	enr      enrichment
+	enrichAt atomic.Int64
+}
+
+// newEntry makes the entry of a process from what /proc (or the kernel's
+// copy of its blocks) said, with the Enricher's answer.
+func (c *Cache) newEntry(pid uint32, comm string, info procInfo) *entry {
+	enr := c.enrich(pid)
+	e := &entry{proc: newProcess(pid, comm, info, c.host, enr), info: info, comm: comm, enr: enr}
+	now := c.cfg.Now().UnixNano()
+	e.seenAt = now
+	if !enr.final {
+		e.enrichAt.Store(now + int64(c.cfg.EnrichRetry))
+	}
+	e.used.Store(c.tick.Add(1))
+	return e
 }
 
 // Stats is a snapshot of what the cache did.
@@ -50,6 +75,9 @@ type Stats struct {
 	// Evictions are entries dropped to stay within MaxProcesses; Expired
 	// are entries Sweep removed after their exit grace.
 	Evictions, Expired uint64
+	// Refreshes are Enricher calls made again for a process whose first
+	// answer was not final.
+	Refreshes uint64
 	// Processes is the number of entries now.
 	Processes int
 }
@@ -97,6 +125,9 @@ func (c *Cache) Lookup(pid uint32, comm string) *Process {
 		p := e.proc
 		c.mu.RUnlock()
 		c.hits.Add(1)
+		if e.enrichAt.Load() != 0 {
+			p = c.refresh(pid, e, p)
+		}
 		return p
 	}
 	c.mu.RUnlock()
@@ -119,7 +150,7 @@ func (c *Cache) load(pid uint32, comm string) (*Process, bool) {
 	} else {
 		c.readsNotFound.Add(1)
 	}
-	p := newProcess(pid, comm, info, c.host)
+	e := c.newEntry(pid, comm, info)
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -135,8 +166,6 @@ func (c *Cache) load(pid uint32, comm string) (*Process, bool) {
 		old.used.Store(c.tick.Add(1))
 		return old.proc, false
 	}
-	e := &entry{proc: p}
-	e.used.Store(c.tick.Add(1))
 	if !info.found {
 		e.exiting, e.exitAt = true, c.cfg.Now()
 	}
@@ -144,7 +173,7 @@ func (c *Cache) load(pid uint32, comm string) (*Process, bool) {
 	for len(c.procs) > c.cfg.MaxProcesses {
 		c.evictLocked(pid)
 	}
-	return p, info.found
+	return e.proc, info.found
 }
 
 // evictLocked drops one entry other than keep: among a sample, an exiting
@@ -188,6 +217,9 @@ func (c *Cache) Forget(pid uint32) {
 		e.exiting, e.exitAt = true, c.cfg.Now()
 	}
 	c.mu.Unlock()
+	if c.cfg.Enricher != nil {
+		c.cfg.Enricher.Forget(pid)
+	}
 }
 
 // Sweep removes entries whose exit grace has passed by now (a reading of
@@ -223,6 +255,7 @@ func (c *Cache) Stats() Stats {
 		ReadsNotFound: c.readsNotFound.Load(),
 		Evictions:     c.evictions.Load(),
 		Expired:       c.expired.Load(),
+		Refreshes:     c.refreshes.Load(),
 		Processes:     c.Len(),
 	}
 }
@@ -258,16 +291,19 @@ func (c *Cache) ObserveBlocks(pid uint32, argv, env []byte) {
 		info.resourceAttrs = attrs
 	}
 
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if processName(info, "") == "" && info.serviceName == "" && info.resourceAttrs == "" {
 		// Nothing names it; an entry from before an exec is stale.
+		c.mu.Lock()
 		delete(c.procs, pid)
+		c.mu.Unlock()
 		return
 	}
-	p := newProcess(pid, "", info, c.host)
-	e := &entry{proc: p}
-	e.used.Store(c.tick.Add(1))
+	if c.cfg.Enricher != nil {
+		c.cfg.Enricher.Exec(pid)
+	}
+	e := c.newEntry(pid, "", info)
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.procs[pid] = e
 	for len(c.procs) > c.cfg.MaxProcesses {
 		c.evictLocked(pid)

@@ -478,6 +478,7 @@ func TestRegisterMetrics(t *testing.T) {
 		"weft_procmeta_reads{not_found}":  1,
 		"weft_procmeta_evictions":         2,
 		"weft_procmeta_expired":           0,
+		"weft_procmeta_enrich_refreshes":  0,
 		"weft_procmeta_processes":         1,
 	}
 	for k, v := range want {

@@ -23,6 +23,13 @@ type Config struct {
 	// Now is the clock Forget stamps exits with (time.Now when nil), the
 	// same clock whose readings Sweep is given.
 	Now func() time.Time
+	// Enricher, when set, adds the process's container and pod to its
+	// identity (k8smeta.Resolver); nil leaves processes as /proc says.
+	Enricher Enricher
+	// EnrichRetry is how often an Enricher answer that is not final is
+	// asked for again (on a Lookup of the process), and EnrichFor for how
+	// long after the process was first seen.
+	EnrichRetry, EnrichFor time.Duration
 }
 
 // Defaults of Config.
@@ -30,6 +37,8 @@ const (
 	DefaultProcRoot     = "/proc"
 	DefaultExitGrace    = 30 * time.Second
 	DefaultMaxProcesses = 16384
+	DefaultEnrichRetry  = time.Second
+	DefaultEnrichFor    = 2 * time.Minute
 )
 
 // Validate reports fields that are negative: zero means "default", but a
@@ -41,6 +50,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxProcesses < 0 {
 		errs = append(errs, fmt.Errorf("procmeta config: MaxProcesses is negative (%d)", c.MaxProcesses))
+	}
+	if c.EnrichRetry < 0 || c.EnrichFor < 0 {
+		errs = append(errs, fmt.Errorf("procmeta config: EnrichRetry (%s) or EnrichFor (%s) is negative", c.EnrichRetry, c.EnrichFor))
 	}
 	return errors.Join(errs...)
 }
@@ -56,6 +68,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxProcesses <= 0 {
 		c.MaxProcesses = DefaultMaxProcesses
+	}
+	if c.EnrichRetry <= 0 {
+		c.EnrichRetry = DefaultEnrichRetry
+	}
+	if c.EnrichFor <= 0 {
+		c.EnrichFor = DefaultEnrichFor
 	}
 	if c.Now == nil {
 		c.Now = time.Now

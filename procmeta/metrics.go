@@ -20,6 +20,7 @@ const resultKey = attribute.Key("result")
 //	weft_procmeta_reads{result=found|not_found}
 //	weft_procmeta_evictions
 //	weft_procmeta_expired
+//	weft_procmeta_enrich_refreshes
 //	weft_procmeta_processes (gauge)
 func (c *Cache) RegisterMetrics(m metric.Meter) error {
 	result := func(value string, v *atomic.Uint64) selfmetrics.Series {
@@ -36,6 +37,7 @@ func (c *Cache) RegisterMetrics(m metric.Meter) error {
 			result("not_found", &c.readsNotFound),
 		}},
 		selfmetrics.Counter{Name: "weft_procmeta_evictions", Description: "Processes dropped from the cache to stay within its size bound.", Unit: "{process}", Value: &c.evictions},
+		selfmetrics.Counter{Name: "weft_procmeta_enrich_refreshes", Description: "Container and pod metadata asked for again for a process whose first answer was incomplete.", Unit: "{lookup}", Value: &c.refreshes},
 		selfmetrics.Counter{Name: "weft_procmeta_expired", Description: "Exited processes removed from the cache after their grace period.", Unit: "{process}", Value: &c.expired},
 	)
 	if err != nil {

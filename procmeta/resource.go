@@ -68,17 +68,19 @@ func indexKey(kvs []attribute.KeyValue, k attribute.Key) int {
 //
 // service.name is the first of: OTEL_SERVICE_NAME, service.name in
 // OTEL_RESOURCE_ATTRIBUTES (the precedence the process's own SDK applies),
-// then the process's name (processName).
+// the Enricher's service name (from its container and pod), then the
+// process's name (processName).
 //
 // comm is a kernel task name the caller has for the process; it must be
 // the thread-group leader's, never that of the thread that moved the bytes
 // (a worker thread may have renamed itself: dig's are isc-net-0000), and
 // is only used when /proc and argv say nothing.
 //
-// The process's own OTEL_RESOURCE_ATTRIBUTES come after weft's attributes
+// The Enricher's attributes (container.*, k8s.*) follow the process's, and
+// the process's own OTEL_RESOURCE_ATTRIBUTES come after weft's attributes
 // and override them, as they would in its SDK, except process.pid: weft's
 // pid is of the root namespace, the one the rest of its data refers to.
-func newProcess(pid uint32, comm string, info procInfo, host string) *Process {
+func newProcess(pid uint32, comm string, info procInfo, host string, enr enrichment) *Process {
 	p := &Process{
 		PID:     pid,
 		ExeName: comm,
@@ -97,13 +99,16 @@ func newProcess(pid uint32, comm string, info procInfo, host string) *Process {
 		}
 	}
 	if p.ServiceName == "" {
+		p.ServiceName = enr.serviceName
+	}
+	if p.ServiceName == "" {
 		p.ServiceName = p.ExeName
 	}
 	if p.ServiceName == "" {
 		p.ServiceName = unknownService
 	}
 
-	attrs := make([]attribute.KeyValue, 0, 6+len(env))
+	attrs := make([]attribute.KeyValue, 0, 6+len(enr.attrs)+len(env))
 	attrs = append(attrs, semconv.ServiceName(p.ServiceName), semconv.ProcessPID(int(pid)))
 	if p.ExeName != "" {
 		attrs = append(attrs, semconv.ProcessExecutableName(p.ExeName))
@@ -117,6 +122,7 @@ func newProcess(pid uint32, comm string, info procInfo, host string) *Process {
 	if host != "" {
 		attrs = append(attrs, semconv.HostName(host))
 	}
+	attrs = addEnrichment(attrs, enr)
 	for _, kv := range env {
 		switch kv.Key {
 		case semconv.ServiceNameKey, semconv.ProcessPIDKey:

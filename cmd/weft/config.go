@@ -9,10 +9,13 @@ import (
 	"strings"
 	"time"
 
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+
 	"github.com/weftrace/weft/bpf"
 	"github.com/weftrace/weft/conn"
 	"github.com/weftrace/weft/correlate"
 	"github.com/weftrace/weft/exporter"
+	"github.com/weftrace/weft/k8smeta"
 )
 
 // config is everything the flags and the environment set.
@@ -23,6 +26,8 @@ type config struct {
 	join            correlate.JoinConfig
 	dbQueryLiterals bool // db.query.text as sent, literals and all
 	httpAddr        string
+	dockerSocket    string // "" disables Docker lookups
+	k8sClusterName  string // k8s.cluster.name on every resource
 	shutdownTimeout time.Duration
 	logLevel        slog.Level
 }
@@ -83,6 +88,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.IntVar(&c.conn.MaxTotalPendingBytes, "max-reorder-bytes", conn.DefaultMaxTotalPendingBytes, "bytes held out of order across all connections")
 	fs.DurationVar(&c.join.Wait, "join-wait", correlate.DefaultJoinWait, "how long a span waits for the other end of its connection and for its parent")
 	fs.IntVar(&c.join.MaxSpans, "join-max-spans", correlate.DefaultJoinMaxSpans, "spans held for joining; beyond, the oldest is emitted early")
+	fs.StringVar(&c.dockerSocket, "docker-socket", k8smeta.DefaultDockerSocket, "Docker Engine API socket for container names and images, used when it exists (empty disables)")
+	fs.StringVar(&c.k8sClusterName, "k8s-cluster-name", "", "k8s.cluster.name resource attribute of every span (Kubernetes cannot tell its own name)")
 	fs.BoolVar(&c.dbQueryLiterals, "db-query-literals", false, "keep literals in db.query.text (by default they are replaced by ?: they may hold personal data)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -106,6 +113,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if *jsonlPath != "" {
 		exp.JSONLPath = *jsonlPath
+	}
+	if c.k8sClusterName != "" {
+		if exp.ResourceAttributes == nil {
+			exp.ResourceAttributes = map[string]string{}
+		}
+		exp.ResourceAttributes[string(semconv.K8SClusterNameKey)] = c.k8sClusterName
 	}
 	c.exporter = exp
 	if err := otlpFlagsUnused(fs, c.exporter.ResolvedExporter()); err != nil {

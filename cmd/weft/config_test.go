@@ -50,3 +50,32 @@ func TestSafeDefaults(t *testing.T) {
 		t.Error("--db-query-literals defaults to on, want off")
 	}
 }
+
+// TestKubernetesFlags: --k8s-cluster-name is on every resource, over
+// OTEL_RESOURCE_ATTRIBUTES; --docker-socket defaults to Docker's and may be
+// emptied; host.name is the node's only inside a pod.
+func TestKubernetesFlags(t *testing.T) {
+	env := func(k string) string {
+		return map[string]string{"OTEL_RESOURCE_ATTRIBUTES": "k8s.cluster.name=old,team=a"}[k]
+	}
+	c, err := parseConfig([]string{"--k8s-cluster-name", "prod-eu"}, env, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.exporter.ResourceAttributes; got["k8s.cluster.name"] != "prod-eu" || got["team"] != "a" {
+		t.Errorf("resource attributes %v", got)
+	}
+	if c.dockerSocket != "/var/run/docker.sock" {
+		t.Errorf("docker socket %q", c.dockerSocket)
+	}
+	if c, _ := parseConfig([]string{"--docker-socket", ""}, env, io.Discard); c.dockerSocket != "" {
+		t.Errorf("docker socket %q, want none", c.dockerSocket)
+	}
+	inPod := map[string]string{"NODE_NAME": "node-7", "KUBERNETES_SERVICE_HOST": "10.96.0.1"}
+	if got := hostName(func(k string) string { return inPod[k] }); got != "node-7" {
+		t.Errorf("host name in a pod %q", got)
+	}
+	if got := hostName(func(k string) string { return map[string]string{"NODE_NAME": "node-7"}[k] }); got == "node-7" {
+		t.Errorf("host name outside a pod is NODE_NAME")
+	}
+}

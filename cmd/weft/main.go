@@ -43,7 +43,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "weft:", err)
 		return 1
 	}
-	if err := serve(cfg, log); err != nil {
+	if err := serve(cfg, getenv, log); err != nil {
 		fmt.Fprintln(stderr, "weft:", err)
 		return 1
 	}
@@ -53,16 +53,18 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 // serve wires the pipeline (bpf -> conn -> protocols -> correlate ->
 // exporter and service map), runs it until SIGINT/SIGTERM, then drains it
 // in order.
-func serve(cfg config, log *slog.Logger) error {
+func serve(cfg config, getenv func(string) string, log *slog.Logger) error {
 	exp, err := exporter.New(cfg.exporter, log)
 	if err != nil {
 		return fmt.Errorf("start exporter: %w", err)
 	}
-	procs := procmeta.NewCache(procmeta.Config{})
+	md := startMetadata(cfg, log)
+	defer md.stop()
+	host := hostName(getenv)
+	procs := procmeta.NewCache(procmeta.Config{HostName: host, Enricher: md.resolver})
 	clock := bpf.NewClock()
-	host, _ := os.Hostname()
 	smap := servicemap.New(servicemap.Config{})
-	corr := correlate.New(correlate.Config{Clock: clock.Wall, Join: cfg.join, HostID: host, KeepQueryLiterals: cfg.dbQueryLiterals}, procs, spanSinks(exp, smap))
+	corr := correlate.New(correlate.Config{Clock: clock.Wall, Join: cfg.join, HostID: host, KeepQueryLiterals: cfg.dbQueryLiterals, PeerNames: md.peerNames()}, procs, spanSinks(exp, smap))
 	detectStats, http1Stats, dnsStats := new(detect.Stats), new(http1.Stats), new(dns.Stats)
 	http2Stats := new(http2.Stats)
 	postgresStats := new(postgres.Stats)
@@ -80,7 +82,7 @@ func serve(cfg config, log *slog.Logger) error {
 	}
 	for _, r := range []interface {
 		RegisterMetrics(m metricMeter) error
-	}{tracer, table.Stats(), detectStats, http1Stats, http2Stats, dnsStats, postgresStats, corr, procs, exp, smap} {
+	}{tracer, table.Stats(), detectStats, http1Stats, http2Stats, dnsStats, postgresStats, corr, procs, md.resolver, exp, smap} {
 		if err := r.RegisterMetrics(m.meter); err != nil {
 			tracer.Close()
 			return fmt.Errorf("register metrics: %w", err)
