@@ -102,10 +102,21 @@ func InspectGo(path string) (*GoBinary, error) {
 		return nil, fmt.Errorf("read go build info of %s: %w", path, err)
 	}
 	b := &GoBinary{Version: bi.GoVersion}
+	// What the binary links decides which types DWARF must give: the walk
+	// stops once it has them, and a type it looks for in vain costs a walk
+	// of all the binary's DWARF (seconds for a large program).
+	b.RoundTrip, err = funcFileOffset(f, roundTripSymbol)
+	if err != nil && !errors.Is(err, errNoFunc) {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	withGRPC := false
+	for _, m := range bi.Deps {
+		withGRPC = withGRPC || m.Path == "google.golang.org/grpc"
+	}
 	if off, err := tlsGOffset(f); err != nil {
 		return nil, err
 	} else if d, derr := f.DWARF(); derr == nil {
-		if b.Offsets, err = dwarfOffsets(d); err != nil {
+		if b.Offsets, err = dwarfOffsets(d, b.RoundTrip != 0, withGRPC); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		b.Offsets.TLSG, b.From = off, "dwarf"
@@ -116,10 +127,6 @@ func InspectGo(path string) (*GoBinary, error) {
 		}
 		b.Offsets, b.From = o, "table"
 		b.Offsets.TLSG = off
-	}
-	b.RoundTrip, err = funcFileOffset(f, roundTripSymbol)
-	if err != nil && !errors.Is(err, errNoFunc) {
-		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if b.Offsets.grpcHooked() {
 		hs, err1 := funcFileOffset(f, grpcHandleStreamSymbol)
@@ -158,17 +165,21 @@ func tlsGOffset(f *elf.File) (int32, error) {
 }
 
 // dwarfOffsets reads the field offsets from the binary's own type info.
-func dwarfOffsets(d *dwarf.Data) (GoOffsets, error) {
+func dwarfOffsets(d *dwarf.Data, withHTTPClient, withGRPC bool) (GoOffsets, error) {
 	want := map[string]map[string]int64{
-		"runtime.g":                    {"goid": -1, "parentGoid": -1},
-		"net/http.persistConn":         {"conn": -1},
-		"net.netFD":                    {"pfd": -1},
-		"internal/poll.FD":             {"Sysfd": -1},
-		grpcTransport + "ServerStream": {"Stream": -1},
-		grpcTransport + "ClientStream": {"Stream": -1},
-		grpcTransport + "Stream":       {"id": -1},
-		grpcTransport + "http2Server":  {"conn": -1},
-		grpcTransport + "http2Client":  {"conn": -1},
+		"runtime.g":        {"goid": -1, "parentGoid": -1},
+		"net.netFD":        {"pfd": -1},
+		"internal/poll.FD": {"Sysfd": -1},
+	}
+	if withHTTPClient {
+		want["net/http.persistConn"] = map[string]int64{"conn": -1}
+	}
+	if withGRPC {
+		want[grpcTransport+"ServerStream"] = map[string]int64{"Stream": -1}
+		want[grpcTransport+"ClientStream"] = map[string]int64{"Stream": -1}
+		want[grpcTransport+"Stream"] = map[string]int64{"id": -1}
+		want[grpcTransport+"http2Server"] = map[string]int64{"conn": -1}
+		want[grpcTransport+"http2Client"] = map[string]int64{"conn": -1}
 	}
 	found := 0
 	r := d.Reader()
@@ -212,8 +223,8 @@ func dwarfOffsets(d *dwarf.Data) (GoOffsets, error) {
 		found++
 	}
 	get := func(t, f string) (uint32, error) {
-		v := want[t][f]
-		if v < 0 {
+		v, ok := want[t][f]
+		if !ok || v < 0 {
 			return 0, fmt.Errorf("dwarf: no %s.%s", t, f)
 		}
 		return uint32(v), nil

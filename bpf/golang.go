@@ -104,6 +104,11 @@ func (g *GoRuntime) run() {
 		case <-g.quit:
 			return
 		case pid := <-g.work:
+			select {
+			case <-g.quit: // shutting down: the queue can wait no more
+				return
+			default:
+			}
 			switch fresh, err := g.register(pid); {
 			case err == nil:
 			case errors.Is(err, fs.ErrNotExist):
