@@ -5,7 +5,7 @@ WEFT_CACHE ?= $(HOME)/.cache/weft
 JAEGER_VERSION ?= v1.76.0
 export WEFT_JAEGER_BIN ?= $(WEFT_CACHE)/jaeger-$(JAEGER_VERSION)
 
-.PHONY: all build generate check-generate vmlinux test unit e2e lint bench overhead fuzz run jaeger clean
+.PHONY: all build generate check-generate vmlinux test unit e2e lint bench overhead fuzz run jaeger demo demo-build clean
 
 all: build
 
@@ -57,6 +57,17 @@ run: build
 # Builds the pinned Jaeger from the Go module proxy into a cache outside the repo.
 jaeger:
 	@WEFT_CACHE=$(WEFT_CACHE) JAEGER_VERSION=$(JAEGER_VERSION) bash e2e/jaeger.sh >/dev/null
+
+# The demo shop traced by weft, exported to a local Jaeger: one command, as
+# root, no containers (see README, Demo). DEMO_ARGS go to demo/cmd/demo,
+# e.g. DEMO_ARGS="-rate 20 -free-ports".
+DEMO_BIN ?= bin/demo
+DEMO_ARGS ?=
+demo-build:
+	$(GO) build -o $(DEMO_BIN)/ ./cmd/weft ./demo/cmd/demo ./demo/frontend ./demo/catalog ./demo/payments ./demo/dns ./demo/loadgen
+
+demo: jaeger demo-build
+	./$(DEMO_BIN)/demo -jaeger $(WEFT_JAEGER_BIN) $(DEMO_ARGS)
 
 clean:
 	rm -rf bin
