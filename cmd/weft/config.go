@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/weftrace/weft/bpf"
 	"github.com/weftrace/weft/conn"
@@ -83,6 +86,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.join.Wait, "join-wait", correlate.DefaultJoinWait, "how long a span waits for the other end of its connection and for its parent")
 	fs.IntVar(&c.join.MaxSpans, "join-max-spans", correlate.DefaultJoinMaxSpans, "spans held for joining; beyond, the oldest is emitted early")
 	fs.BoolVar(&c.dbQueryLiterals, "db-query-literals", false, "keep literals in db.query.text (by default they are replaced by ?: they may hold personal data)")
+	consoleMode := fs.String("console-mode", "auto", "console exporter output: spans (a line per span), summary (a line per service every 5 s), or auto (summary when stdout is a terminal)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -105,6 +109,15 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if *jsonlPath != "" {
 		exp.JSONLPath = *jsonlPath
+	}
+	switch *consoleMode {
+	case "spans":
+	case "summary":
+		exp.ConsoleSummary = true
+	case "auto":
+		exp.ConsoleSummary = stdoutIsTerminal()
+	default:
+		return c, fmt.Errorf("bad --console-mode %q: use auto, spans or summary", *consoleMode)
 	}
 	c.exporter = exp
 	if err := otlpFlagsUnused(fs, c.exporter.ResolvedExporter()); err != nil {
@@ -148,4 +161,11 @@ func otlpFlagsUnused(fs *flag.FlagSet, exporterName string) error {
 		return fmt.Errorf("--%s given but spans go to the %s exporter: add --otlp-endpoint URL (or --exporter otlp)", given, exporterName)
 	}
 	return nil
+}
+
+// stdoutIsTerminal reports whether standard output is a terminal, where
+// the console exporter summarises rather than printing a line per span.
+var stdoutIsTerminal = func() bool {
+	_, err := unix.IoctlGetTermios(int(os.Stdout.Fd()), unix.TCGETS)
+	return err == nil
 }
