@@ -159,6 +159,11 @@ func run(o options) error {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
+	// A closed stdout (Ctrl-C also ends a `| tee`) must not kill the demo
+	// before it stopped its children: with SIGPIPE handled, writes fail
+	// instead. (Handled, not ignored: an ignored signal stays ignored in
+	// the children.)
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 
 	// Jaeger, PostgreSQL and weft start side by side; the services start
 	// once weft is ready, so it sees their first connections.
