@@ -7,7 +7,7 @@ export WEFT_JAEGER_BIN ?= $(WEFT_CACHE)/jaeger-$(JAEGER_VERSION)
 KUBE_VERSION ?= v1.34.4
 export WEFT_KUBE_APISERVER_BIN ?= $(WEFT_CACHE)/kube-apiserver-$(KUBE_VERSION)
 
-.PHONY: all build generate check-generate vmlinux test unit e2e lint bench overhead fuzz run jaeger kube-apiserver clean
+.PHONY: all build generate check-generate vmlinux test unit e2e lint bench overhead fuzz run jaeger kube-apiserver demo demo-build clean
 
 all: build
 
@@ -65,6 +65,17 @@ jaeger:
 # module proxy into the same cache: about 4 minutes cold, seconds after.
 kube-apiserver:
 	@WEFT_CACHE=$(WEFT_CACHE) KUBE_VERSION=$(KUBE_VERSION) bash e2e/kube-apiserver.sh >/dev/null
+
+# The demo shop traced by weft, exported to a local Jaeger: one command, as
+# root, no containers (see README, Demo). DEMO_ARGS go to demo/cmd/demo,
+# e.g. DEMO_ARGS="-rate 20 -free-ports".
+DEMO_BIN ?= bin/demo
+DEMO_ARGS ?=
+demo-build:
+	$(GO) build -o $(DEMO_BIN)/ ./cmd/weft ./demo/cmd/demo ./demo/frontend ./demo/catalog ./demo/payments ./demo/dns ./demo/loadgen
+
+demo: jaeger demo-build
+	./$(DEMO_BIN)/demo -jaeger $(WEFT_JAEGER_BIN) $(DEMO_ARGS)
 
 clean:
 	rm -rf bin

@@ -98,6 +98,13 @@ type Config struct {
 	// JSONLPath is the file the jsonl exporter appends to; "-" is standard
 	// output (WEFT_JSONL_PATH).
 	JSONLPath string
+
+	// ConsoleSummary makes the console exporter print a summary, one line
+	// per service every ConsoleSummaryInterval, instead of one line per
+	// span.
+	ConsoleSummary bool
+	// ConsoleSummaryInterval is the period of the console summary.
+	ConsoleSummaryInterval time.Duration
 }
 
 // DefaultConfig returns the defaults of the OTel specification (and weft's
@@ -114,6 +121,8 @@ func DefaultConfig() Config {
 		RetryInitialInterval: 500 * time.Millisecond,
 		RetryMaxInterval:     5 * time.Second,
 		JSONLPath:            "-",
+
+		ConsoleSummaryInterval: DefaultConsoleSummaryInterval,
 	}
 }
 

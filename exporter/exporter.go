@@ -55,6 +55,12 @@ func New(cfg Config, logger *slog.Logger) (*Exporter, error) {
 		attrs = append(attrs, "endpoint", cfg.ResolvedEndpoint(), "protocol", cfg.Protocol)
 	case ExporterJSONL:
 		attrs = append(attrs, "path", cfg.JSONLPath)
+	case ExporterConsole:
+		mode := "spans"
+		if cfg.ConsoleSummary {
+			mode = "summary every " + cfg.ConsoleSummaryInterval.String()
+		}
+		attrs = append(attrs, "console", mode)
 	}
 	e.log.Info("span exporter ready", attrs...)
 	if hint := protocolHint(cfg); hint != "" {

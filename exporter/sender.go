@@ -22,6 +22,7 @@ var (
 	_ Sender = (*grpcSender)(nil)
 	_ Sender = (*httpSender)(nil)
 	_ Sender = (*consoleSender)(nil)
+	_ Sender = (*summarySender)(nil)
 	_ Sender = (*jsonlSender)(nil)
 )
 
@@ -32,6 +33,9 @@ func newSender(cfg Config, stdout io.Writer) (Sender, error) {
 	case ExporterNone:
 		return nil, nil
 	case ExporterConsole:
+		if cfg.ConsoleSummary {
+			return newSummarySender(stdout, cfg.ConsoleSummaryInterval, nil), nil
+		}
 		return newConsoleSender(stdout), nil
 	case ExporterJSONL:
 		if cfg.JSONLPath == "-" {

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"golang.org/x/sys/unix"
 
 	"github.com/weftrace/weft/bpf"
 	"github.com/weftrace/weft/conn"
@@ -91,6 +93,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.dockerSocket, "docker-socket", k8smeta.DefaultDockerSocket, "Docker Engine API socket for container names and images, used when it exists (empty disables)")
 	fs.StringVar(&c.k8sClusterName, "k8s-cluster-name", "", "k8s.cluster.name resource attribute of every span (Kubernetes cannot tell its own name)")
 	fs.BoolVar(&c.dbQueryLiterals, "db-query-literals", false, "keep literals in db.query.text (by default they are replaced by ?: they may hold personal data)")
+	consoleMode := fs.String("console-mode", "auto", "console exporter output: spans (a line per span), summary (a line per service every 5 s), or auto (summary when stdout is a terminal)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -119,6 +122,15 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 			exp.ResourceAttributes = map[string]string{}
 		}
 		exp.ResourceAttributes[string(semconv.K8SClusterNameKey)] = c.k8sClusterName
+	}
+	switch *consoleMode {
+	case "spans":
+	case "summary":
+		exp.ConsoleSummary = true
+	case "auto":
+		exp.ConsoleSummary = stdoutIsTerminal()
+	default:
+		return c, fmt.Errorf("bad --console-mode %q: use auto, spans or summary", *consoleMode)
 	}
 	c.exporter = exp
 	if err := otlpFlagsUnused(fs, c.exporter.ResolvedExporter()); err != nil {
@@ -162,4 +174,11 @@ func otlpFlagsUnused(fs *flag.FlagSet, exporterName string) error {
 		return fmt.Errorf("--%s given but spans go to the %s exporter: add --otlp-endpoint URL (or --exporter otlp)", given, exporterName)
 	}
 	return nil
+}
+
+// stdoutIsTerminal reports whether standard output is a terminal, where
+// the console exporter summarises rather than printing a line per span.
+var stdoutIsTerminal = func() bool {
+	_, err := unix.IoctlGetTermios(int(os.Stdout.Fd()), unix.TCGETS)
+	return err == nil
 }

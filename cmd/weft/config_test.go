@@ -79,3 +79,33 @@ func TestKubernetesFlags(t *testing.T) {
 		t.Errorf("host name outside a pod is NODE_NAME")
 	}
 }
+
+// TestConsoleMode: --console-mode picks the console's output; auto
+// summarises only when stdout is a terminal.
+func TestConsoleMode(t *testing.T) {
+	env := func(string) string { return "" }
+	defer func(f func() bool) { stdoutIsTerminal = f }(stdoutIsTerminal)
+	for _, c := range []struct {
+		args     []string
+		terminal bool
+		summary  bool
+	}{
+		{nil, false, false},
+		{nil, true, true},
+		{[]string{"--console-mode", "auto"}, true, true},
+		{[]string{"--console-mode", "spans"}, true, false},
+		{[]string{"--console-mode", "summary"}, false, true},
+	} {
+		stdoutIsTerminal = func() bool { return c.terminal }
+		cfg, err := parseConfig(c.args, env, io.Discard)
+		if err != nil {
+			t.Fatalf("%q: %v", c.args, err)
+		}
+		if cfg.exporter.ConsoleSummary != c.summary {
+			t.Errorf("%q with a terminal %v: summary %v, want %v", c.args, c.terminal, cfg.exporter.ConsoleSummary, c.summary)
+		}
+	}
+	if _, err := parseConfig([]string{"--console-mode", "loud"}, env, io.Discard); err == nil || !strings.Contains(err.Error(), "bad --console-mode") {
+		t.Errorf("--console-mode loud: error %v", err)
+	}
+}
