@@ -85,7 +85,15 @@ func IsGoExecutable(path string) bool {
 // InspectGo reads a Go executable's version, the offsets the kernel side
 // needs (from DWARF when present, else from goTable) and where its
 // net/http hand-off function is.
-func InspectGo(path string) (*GoBinary, error) {
+//
+// DWARF is read only when the table cannot answer (a Go version it does not
+// cover, or grpc-go's structs): decompressing a binary's DWARF costs about
+// half a second of CPU for a mid-sized program.
+func InspectGo(path string) (*GoBinary, error) { return inspectGo(path, false) }
+
+// inspectGo is InspectGo; preferDWARF reads DWARF whenever there is some
+// (tests compare it with the table).
+func inspectGo(path string, preferDWARF bool) (*GoBinary, error) {
 	f, err := elf.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -113,8 +121,12 @@ func InspectGo(path string) (*GoBinary, error) {
 	for _, m := range bi.Deps {
 		withGRPC = withGRPC || m.Path == "google.golang.org/grpc"
 	}
+	tab, inTable := goTable[minorVersion(bi.GoVersion)]
 	if off, err := tlsGOffset(f); err != nil {
 		return nil, err
+	} else if inTable && !withGRPC && !preferDWARF {
+		b.Offsets, b.From = tab, "table"
+		b.Offsets.TLSG = off
 	} else if d, derr := f.DWARF(); derr == nil {
 		if b.Offsets, err = dwarfOffsets(d, b.RoundTrip != 0, withGRPC); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)

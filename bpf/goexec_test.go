@@ -38,7 +38,7 @@ func TestGoTableMatchesDWARF(t *testing.T) {
 		t.Skip("goroutine tracking is amd64 only")
 	}
 	fullPath, strippedPath := buildGoClient(t, false), buildGoClient(t, true)
-	full, err := InspectGo(fullPath)
+	full, err := inspectGo(fullPath, true)
 	if err != nil {
 		t.Fatal(err)
 	}
