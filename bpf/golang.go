@@ -84,8 +84,10 @@ func (g *GoRuntime) Forget(pid uint32) {
 // ScanAll observes every running process: Go servers started before weft.
 func (g *GoRuntime) ScanAll() {
 	entries, _ := os.ReadDir("/proc")
+	self := uint64(os.Getpid())
 	for _, e := range entries {
-		if pid, err := strconv.ParseUint(e.Name(), 10, 32); err == nil {
+		// weft itself is never traced: reading its own DWARF would be waste.
+		if pid, err := strconv.ParseUint(e.Name(), 10, 32); err == nil && pid != self {
 			g.Observe(uint32(pid))
 		}
 	}
