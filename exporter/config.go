@@ -65,6 +65,9 @@ type Config struct {
 	// Certificate is a PEM file of CAs trusted for the collector's TLS
 	// certificate instead of the system roots (OTEL_EXPORTER_OTLP_CERTIFICATE).
 	Certificate string
+	// ClientCertificate and ClientKey are PEM files weft presents for
+	// mutual TLS (OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE, _CLIENT_KEY).
+	ClientCertificate, ClientKey string
 	// Insecure turns off TLS for a gRPC endpoint given without a scheme
 	// (OTEL_EXPORTER_OTLP_INSECURE). Endpoints with http:// are always
 	// plaintext and https:// always TLS.

@@ -40,6 +40,12 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if _, v := p.signal("CERTIFICATE"); v != "" {
 		c.Certificate = v
 	}
+	if _, v := p.signal("CLIENT_CERTIFICATE"); v != "" {
+		c.ClientCertificate = v
+	}
+	if _, v := p.signal("CLIENT_KEY"); v != "" {
+		c.ClientKey = v
+	}
 	if name, v := p.signal("INSECURE"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {

@@ -35,7 +35,7 @@ func newGRPCSender(cfg Config) (*grpcSender, error) {
 	}
 	creds := insecure.NewCredentials()
 	if useTLS {
-		tc, err := tlsConfig(cfg.Certificate)
+		tc, err := tlsConfig(cfg)
 		if err != nil {
 			return nil, err
 		}

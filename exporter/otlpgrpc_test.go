@@ -199,6 +199,26 @@ func TestOTLPGRPCTLSWithCAFile(t *testing.T) {
 	checkTwoProcessTraces(t, got)
 }
 
+// TestOTLPGRPCMutualTLS: the same over gRPC.
+func TestOTLPGRPCMutualTLS(t *testing.T) {
+	pki := newTestPKI(t)
+	srv := startGRPCServer(t, grpc.Creds(credentials.NewTLS(pki.mutualTLS)))
+	cfg := otlpConfig(ProtocolGRPC, "https://"+srv.addr)
+	cfg.Certificate = pki.caFile
+	anonymous, err := newGRPCSender(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer anonymous.Shutdown(context.Background())
+	if err := anonymous.Export(context.Background(), ptrace.NewTraces()); err == nil {
+		t.Error("Export without a client certificate succeeded; the server requires one")
+	}
+	cfg.ClientCertificate, cfg.ClientKey = pki.clientCert, pki.clientKey
+	sendTwoProcessBatch(t, cfg)
+	got, _, _ := srv.received()
+	checkTwoProcessTraces(t, got)
+}
+
 func TestOTLPGRPCRetriesUnavailable(t *testing.T) {
 	srv := startGRPCServer(t)
 	srv.errs = []error{status.Error(codes.Unavailable, "collector restarting")}

@@ -29,7 +29,7 @@ type httpSender struct {
 }
 
 func newHTTPSender(cfg Config) (*httpSender, error) {
-	tc, err := tlsConfig(cfg.Certificate)
+	tc, err := tlsConfig(cfg)
 	if err != nil {
 		return nil, err
 	}

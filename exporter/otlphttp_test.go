@@ -287,6 +287,41 @@ func TestOTLPHTTPTLS(t *testing.T) {
 	checkTwoProcessTraces(t, got)
 }
 
+// TestOTLPHTTPMutualTLS: a collector that requires a client certificate
+// refuses weft without one and takes its spans with one.
+func TestOTLPHTTPMutualTLS(t *testing.T) {
+	pki := newTestPKI(t)
+	srv := newOTLPHTTPServer(t, &pkiServer{TLS: pki.mutualTLS})
+	cfg := otlpConfig(ProtocolHTTPProtobuf, srv.URL)
+	cfg.Certificate = pki.caFile
+	anonymous, err := newHTTPSender(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer anonymous.Shutdown(context.Background())
+	if err := anonymous.Export(context.Background(), ptrace.NewTraces()); err == nil {
+		t.Error("Export without a client certificate succeeded; the server requires one")
+	}
+	cfg.ClientCertificate, cfg.ClientKey = pki.clientCert, pki.clientKey
+	sendTwoProcessBatch(t, cfg)
+	got, _, _ := srv.received()
+	checkTwoProcessTraces(t, got)
+}
+
+// TestClientCertificateConfig: half a key pair, or an unreadable one, is a
+// start-up error naming what is missing.
+func TestClientCertificateConfig(t *testing.T) {
+	cfg := otlpConfig(ProtocolHTTPProtobuf, "https://127.0.0.1:1")
+	cfg.ClientCertificate = "testdata/missing.pem"
+	if _, err := New(cfg, nil); err == nil || !strings.Contains(err.Error(), "both a client certificate and its key") {
+		t.Errorf("New with a certificate and no key = %v", err)
+	}
+	cfg.ClientKey = "testdata/missing-key.pem"
+	if _, err := New(cfg, nil); err == nil || !strings.Contains(err.Error(), "read otlp client certificate") {
+		t.Errorf("New with missing key pair files = %v", err)
+	}
+}
+
 func TestBadCertificateFile(t *testing.T) {
 	cfg := otlpConfig(ProtocolHTTPProtobuf, "https://127.0.0.1:1")
 	cfg.Certificate = "testdata/empty.json" // exists, holds no PEM

@@ -56,6 +56,8 @@ var mirroredEnv = []struct{ flag, env, usage string }{
 	{"otlp-headers", "OTEL_EXPORTER_OTLP_HEADERS", "OTLP headers as k=v,k2=v2"},
 	{"otlp-timeout", "OTEL_EXPORTER_OTLP_TIMEOUT", "OTLP export timeout in ms"},
 	{"otlp-ca-file", "OTEL_EXPORTER_OTLP_CERTIFICATE", "CA certificate file for OTLP over TLS"},
+	{"otlp-client-certificate", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "client certificate file for OTLP mutual TLS"},
+	{"otlp-client-key", "OTEL_EXPORTER_OTLP_CLIENT_KEY", "client private key file for OTLP mutual TLS"},
 	{"otlp-insecure", "OTEL_EXPORTER_OTLP_INSECURE", "OTLP gRPC without TLS (true/false)"},
 	{"otlp-compression", "OTEL_EXPORTER_OTLP_COMPRESSION", "OTLP compression: gzip or none"},
 	{"resource-attributes", "OTEL_RESOURCE_ATTRIBUTES", "resource attributes added to every span, k=v,k2=v2"},
