@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -23,8 +24,8 @@ var tracefsRoots = []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}
 // BTF, the ring buffer, syscall tracepoints. It mounts tracefs when it is
 // missing, as the agent needs it anyway.
 func Check() error {
-	if os.Geteuid() != 0 && !hasCaps() {
-		return fmt.Errorf("%w: weft needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE): run it with sudo", ErrNotSupported)
+	if missing := missingCaps(); len(missing) > 0 {
+		return fmt.Errorf("%w: weft lacks %s: run it as root, or grant %s (or CAP_SYS_ADMIN)", ErrNotSupported, strings.Join(missing, " and "), strings.Join(missing, " and "))
 	}
 	if _, err := btf.LoadKernelSpec(); err != nil {
 		return fmt.Errorf("%w: kernel BTF missing (/sys/kernel/btf/vmlinux): use a kernel built with CONFIG_DEBUG_INFO_BTF=y: %v", ErrNotSupported, err)
@@ -61,12 +62,25 @@ func tracefs() (string, error) {
 
 // hasCaps reports whether the process holds CAP_BPF, CAP_PERFMON and
 // CAP_SYS_RESOURCE in its effective set (enough without root on 5.8+).
-func hasCaps() bool {
+// missingCaps names the capabilities weft cannot load or attach without,
+// by their effective set (root in a container may lack them too):
+// CAP_BPF and CAP_PERFMON, each covered by CAP_SYS_ADMIN.
+func missingCaps() []string {
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return false
+		return nil // cannot tell: let loading say what fails
 	}
 	has := func(c uint) bool { return data[c/32].Effective&(1<<(c%32)) != 0 }
-	return has(unix.CAP_BPF) && has(unix.CAP_PERFMON) && has(unix.CAP_SYS_RESOURCE)
+	if has(unix.CAP_SYS_ADMIN) {
+		return nil
+	}
+	var missing []string
+	if !has(unix.CAP_BPF) {
+		missing = append(missing, "CAP_BPF")
+	}
+	if !has(unix.CAP_PERFMON) {
+		missing = append(missing, "CAP_PERFMON")
+	}
+	return missing
 }
