@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -99,8 +100,9 @@ func (c *flakyCollector) spansWithPrefix(p string) int {
 	return n
 }
 
-// weftCounters reads weft's exporter counters from /metrics.
-func weftCounters(hc *http.Client, w *weftProc) (map[string]float64, error) {
+// weftCounters reads weft's metrics whose names start with one of
+// prefixes (summed over their labels) from /metrics.
+func weftCounters(hc *http.Client, w *weftProc, prefixes ...string) (map[string]float64, error) {
 	code, body, err := httpGetStatus(hc, w.url("/metrics"))
 	if err != nil || code != http.StatusOK {
 		return nil, fmt.Errorf("GET /metrics: %d %v", code, err)
@@ -112,7 +114,7 @@ func weftCounters(hc *http.Client, w *weftProc) (map[string]float64, error) {
 	}
 	out := map[string]float64{}
 	for name, f := range fams {
-		if !strings.HasPrefix(name, "weft_exporter_") {
+		if !slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(name, p) }) {
 			continue
 		}
 		for _, m := range f.Metric {
@@ -194,7 +196,7 @@ func TestBackendOutage(t *testing.T) {
 	watch()
 	var last map[string]float64
 	err = poll(20*time.Second, 200*time.Millisecond, w.process, func() error {
-		m, err := weftCounters(hc, w)
+		m, err := weftCounters(hc, w, "weft_exporter_")
 		if err != nil {
 			return err
 		}
