@@ -16,10 +16,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// jaegerVersion is the pinned Jaeger release; e2e/jaeger.sh builds it.
-const jaegerVersion = "v1.76.0"
+	"github.com/weftrace/weft/internal/jaeger"
+)
 
 const (
 	// spanTimeout bounds how long a test waits for spans to reach Jaeger.
@@ -43,70 +42,8 @@ type jaegerProc struct {
 	client   *jaegerClient
 }
 
-// jaegerBinary finds the Jaeger binary: $WEFT_JAEGER_BIN, else the cache
-// path e2e/jaeger.sh builds.
-func jaegerBinary() (string, error) {
-	path := os.Getenv("WEFT_JAEGER_BIN")
-	if path == "" {
-		cache := os.Getenv("WEFT_CACHE")
-		if cache == "" {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				return "", fmt.Errorf("find jaeger: %w", err)
-			}
-			cache = filepath.Join(home, ".cache", "weft")
-		}
-		path = filepath.Join(cache, "jaeger-"+jaegerVersion)
-	}
-	st, err := os.Stat(path)
-	if err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
-		return "", fmt.Errorf("jaeger %s binary not found at %s: run make jaeger (e2e/jaeger.sh) or set WEFT_JAEGER_BIN", jaegerVersion, path)
-	}
-	return path, nil
-}
-
-// jaegerConfig is a Jaeger v2 (OpenTelemetry Collector) configuration: the
-// all-in-one pipeline reduced to OTLP in, memory storage and the query API,
-// every listener on 127.0.0.1 (the built-in default binds the query ports
-// on all interfaces and opens a dozen fixed ports). No batch processor, so
-// spans are searchable as soon as they are received; Jaeger's own tracing
-// and metrics are off.
-const jaegerConfig = `service:
-  extensions: [jaeger_storage, jaeger_query]
-  pipelines:
-    traces:
-      receivers: [otlp]
-      exporters: [jaeger_storage_exporter]
-  telemetry:
-    metrics:
-      level: none
-    logs:
-      level: info
-extensions:
-  jaeger_storage:
-    backends:
-      mem:
-        memory:
-          max_traces: 100000
-  jaeger_query:
-    storage:
-      traces: mem
-    enable_tracing: false
-    http:
-      endpoint: 127.0.0.1:%[1]d
-    grpc:
-      endpoint: 127.0.0.1:%[2]d
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:%[3]d
-      http:
-        endpoint: 127.0.0.1:%[4]d
-exporters:
-  jaeger_storage_exporter:
-    trace_storage: mem
-`
+// jaegerBinary finds the pinned Jaeger binary (internal/jaeger).
+func jaegerBinary() (string, error) { return jaeger.Binary("") }
 
 // startJaeger starts Jaeger with its config and log in dir and waits until
 // both its query API and its OTLP gRPC receiver answer.
@@ -120,7 +57,8 @@ func startJaeger(dir string) (*jaegerProc, error) {
 		return nil, err
 	}
 	cfg := filepath.Join(dir, "jaeger.yaml")
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, jaegerConfig, ports[0], ports[1], ports[2], ports[3]), 0o644); err != nil {
+	conf := jaeger.Config(jaeger.Ports{Query: ports[0], QueryGRPC: ports[1], OTLPGRPC: ports[2], OTLPHTTP: ports[3]}, 100000, "")
+	if err := os.WriteFile(cfg, conf, 0o644); err != nil {
 		return nil, fmt.Errorf("write jaeger config: %w", err)
 	}
 	p, err := spawn("jaeger", dir, filepath.Join(dir, "jaeger.log"),

@@ -38,10 +38,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/weftrace/weft/demo/checkout"
-)
 
-// jaegerVersion is the Jaeger release `make jaeger` builds (e2e/jaeger.sh).
-const jaegerVersion = "v1.76.0"
+	"github.com/weftrace/weft/internal/jaeger"
+)
 
 type options struct {
 	bin, jaeger, jaegerUI, dir, readyFile string
@@ -76,7 +75,7 @@ type Ready struct {
 func main() {
 	var o options
 	flag.StringVar(&o.bin, "bin", "", "directory of the demo binaries and weft (default: this program's directory)")
-	flag.StringVar(&o.jaeger, "jaeger", "", "Jaeger binary (default $WEFT_JAEGER_BIN, else ~/.cache/weft/jaeger-"+jaegerVersion+": make jaeger)")
+	flag.StringVar(&o.jaeger, "jaeger", "", "Jaeger binary (default $WEFT_JAEGER_BIN, else ~/.cache/weft/jaeger-"+jaeger.Version+": make jaeger)")
 	flag.StringVar(&o.jaegerUI, "jaeger-ui", os.Getenv("WEFT_JAEGER_UI"), "directory of built Jaeger UI assets, for a Jaeger built without them ($WEFT_JAEGER_UI)")
 	flag.StringVar(&o.dir, "dir", "", "working directory: database, logs (default: a new temporary directory, removed at exit)")
 	flag.StringVar(&o.readyFile, "ready-file", "", "write the addresses as JSON to this file once everything runs")
@@ -111,7 +110,7 @@ func run(o options) error {
 			return fmt.Errorf("%s not found in %s: build with make demo", b, o.bin)
 		}
 	}
-	jaegerBin, err := findJaeger(o.jaeger)
+	jaegerBin, err := jaeger.Binary(o.jaeger)
 	if err != nil {
 		return err
 	}
@@ -466,71 +465,10 @@ func (d *demo) startWeft(bin string, p ports, extra []string) error {
 	return nil
 }
 
-// jaegerConfig: the all-in-one pipeline (OTLP in, memory storage, query
-// API and UI), every listener on loopback.
-const jaegerConfig = `service:
-  extensions: [jaeger_storage, jaeger_query]
-  pipelines:
-    traces:
-      receivers: [otlp]
-      exporters: [jaeger_storage_exporter]
-  telemetry:
-    metrics:
-      level: none
-extensions:
-  jaeger_storage:
-    backends:
-      mem:
-        memory:
-          max_traces: 50000
-  jaeger_query:
-    storage:
-      traces: mem
-    enable_tracing: false
-%[5]s    http:
-      endpoint: 127.0.0.1:%[1]d
-    grpc:
-      endpoint: 127.0.0.1:%[2]d
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:%[3]d
-      http:
-        endpoint: 127.0.0.1:%[4]d
-exporters:
-  jaeger_storage_exporter:
-    trace_storage: mem
-`
-
-func findJaeger(path string) (string, error) {
-	if path == "" {
-		path = os.Getenv("WEFT_JAEGER_BIN")
-	}
-	if path == "" {
-		cache := os.Getenv("WEFT_CACHE")
-		if cache == "" {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				return "", err
-			}
-			cache = filepath.Join(home, ".cache", "weft")
-		}
-		path = filepath.Join(cache, "jaeger-"+jaegerVersion)
-	}
-	if st, err := os.Stat(path); err != nil || st.Mode()&0o111 == 0 {
-		return "", fmt.Errorf("jaeger binary not found at %s: run make jaeger", path)
-	}
-	return path, nil
-}
-
 func (d *demo) startJaeger(bin, uiDir string, p ports) error {
-	ui := ""
-	if uiDir != "" {
-		ui = fmt.Sprintf("    ui:\n      assets_path: %q\n", uiDir)
-	}
 	cfg := filepath.Join(d.dir, "jaeger.yaml")
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, jaegerConfig, p.JaegerUI, p.JaegerGRPC, p.OTLPGRPC, p.OTLPHTTP, ui), 0o644); err != nil {
+	conf := jaeger.Config(jaeger.Ports{Query: p.JaegerUI, QueryGRPC: p.JaegerGRPC, OTLPGRPC: p.OTLPGRPC, OTLPHTTP: p.OTLPHTTP}, 50000, uiDir)
+	if err := os.WriteFile(cfg, conf, 0o644); err != nil {
 		return err
 	}
 	j, err := d.spawn("jaeger", cleanEnv("OTEL_SERVICE_NAME=jaeger"), nil, bin, "--config", "file:"+cfg)
