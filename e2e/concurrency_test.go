@@ -393,27 +393,12 @@ http {
 `
 
 func startNginxFront(t *testing.T, svc string, backPort int) (string, string) {
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		bin = "/usr/sbin/nginx"
-	}
-	ports, err := freePorts(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	prefix := t.TempDir()
-	conf := filepath.Join(prefix, "nginx.conf")
-	if err := os.WriteFile(conf, fmt.Appendf(nil, nginxProxyConfig, prefix, ports[0], backPort), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p := startTestProc(t, "nginx-front", childEnv("OTEL_SERVICE_NAME="+svc), nil, bin, "-p", prefix, "-c", conf, "-e", filepath.Join(prefix, "error.log"))
-	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
-	if err := waitUntil(10*time.Second, p, func() error { return tcpReady(addr) }); err != nil {
-		t.Fatalf("nginx on %s: %v\nerror log:\n%s", addr, err, tail(filepath.Join(prefix, "error.log"), 20))
-	}
+	port := runNginx(t, "nginx-front", childEnv("OTEL_SERVICE_NAME="+svc), func(prefix string, port int) []byte {
+		return fmt.Appendf(nil, nginxProxyConfig, prefix, port, backPort)
+	})
 	// A worker forked by the master: nginx overwrites the environment
 	// block (its process title), so its spans carry the executable's name.
-	return "http://" + addr + "/front/{id}", "nginx"
+	return fmt.Sprintf("http://127.0.0.1:%d/front/{id}", port), "nginx"
 }
 
 // grpcLoadCalls is how many calls each gRPC run makes: one per Load

@@ -206,32 +206,15 @@ func TestTLSHTTP2Nginx(t *testing.T) {
 // options in extra, such as http2) on the listener.
 func startNginxTLS(t *testing.T, env []string, root, cert, key string, extra ...string) int {
 	t.Helper()
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		bin = "/usr/sbin/nginx"
-	}
-	ports, err := freePorts(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	prefix := t.TempDir()
-	conf := string(fmt.Appendf(nil, nginxConfig, prefix, ports[0], root, "off"))
-	listen := fmt.Sprintf("listen 127.0.0.1:%d;", ports[0])
-	if !strings.Contains(conf, listen) {
-		t.Fatalf("nginx config has no %q", listen)
-	}
-	opts := strings.Join(append([]string{"ssl"}, extra...), " ")
-	conf = strings.Replace(conf, listen, fmt.Sprintf("listen 127.0.0.1:%d %s;\n\t\tssl_certificate %s;\n\t\tssl_certificate_key %s;", ports[0], opts, cert, key), 1)
-	confPath := filepath.Join(prefix, "nginx.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p := startTestProc(t, "nginx-tls", env, nil, bin, "-p", prefix, "-c", confPath, "-e", filepath.Join(prefix, "error.log"))
-	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
-	if err := waitUntil(10*time.Second, p, func() error { return tcpReady(addr) }); err != nil {
-		t.Fatalf("nginx on %s: %v\nerror log:\n%s", addr, err, tail(filepath.Join(prefix, "error.log"), 20))
-	}
-	return ports[0]
+	return runNginx(t, "nginx-tls", env, func(prefix string, port int) []byte {
+		conf := string(fmt.Appendf(nil, nginxConfig, prefix, port, root, "off"))
+		listen := fmt.Sprintf("listen 127.0.0.1:%d;", port)
+		if !strings.Contains(conf, listen) {
+			t.Fatalf("nginx config has no %q", listen)
+		}
+		opts := strings.Join(append([]string{"ssl"}, extra...), " ")
+		return []byte(strings.Replace(conf, listen, fmt.Sprintf("listen 127.0.0.1:%d %s;\n\t\tssl_certificate %s;\n\t\tssl_certificate_key %s;", port, opts, cert, key), 1))
+	})
 }
 
 // TestTLSPostgres: psql with sslmode=require against a PostgreSQL started

@@ -234,6 +234,20 @@ http {
 // production); without, by the process started. env is nginx's environment.
 func startNginx(t *testing.T, env []string, master bool, root string) int {
 	t.Helper()
+	onOff := "off"
+	if master {
+		onOff = "on"
+	}
+	return runNginx(t, "nginx", env, func(prefix string, port int) []byte {
+		return fmt.Appendf(nil, nginxConfig, prefix, port, root, onOff)
+	})
+}
+
+// runNginx starts nginx (named name in the test's logs) with the
+// configuration conf writes for its prefix directory and a free port, and
+// returns the port once it accepts connections.
+func runNginx(t *testing.T, name string, env []string, conf func(prefix string, port int) []byte) int {
+	t.Helper()
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
 		bin = "/usr/sbin/nginx"
@@ -246,23 +260,20 @@ func startNginx(t *testing.T, env []string, master bool, root string) int {
 		t.Fatal(err)
 	}
 	prefix := t.TempDir()
-	conf := filepath.Join(prefix, "nginx.conf")
-	onOff := "off"
-	if master {
-		onOff = "on"
-	}
-	if err := os.WriteFile(conf, fmt.Appendf(nil, nginxConfig, prefix, ports[0], root, onOff), 0o644); err != nil {
+	confPath := filepath.Join(prefix, "nginx.conf")
+	if err := os.WriteFile(confPath, conf(prefix, ports[0]), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := startTestProc(t, "nginx", env, nil, bin, "-p", prefix, "-c", conf, "-e", filepath.Join(prefix, "error.log"))
+	errLog := filepath.Join(prefix, "error.log")
+	p := startTestProc(t, name, env, nil, bin, "-p", prefix, "-c", confPath, "-e", errLog)
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("nginx error log:\n%s", tail(filepath.Join(prefix, "error.log"), 20))
+			t.Logf("%s error log:\n%s", name, tail(errLog, 20))
 		}
 	})
 	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
 	if err := waitUntil(10*time.Second, p, func() error { return tcpReady(addr) }); err != nil {
-		t.Fatalf("nginx on %s: %v\nerror log:\n%s", addr, err, tail(filepath.Join(prefix, "error.log"), 20))
+		t.Fatalf("%s on %s: %v\nerror log:\n%s", name, addr, err, tail(errLog, 20))
 	}
 	return ports[0]
 }
