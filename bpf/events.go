@@ -39,6 +39,7 @@ const (
 	CauseThread    = uint32(weftWeftCauseKindCAUSE_THREAD)
 	CauseConnect   = uint32(weftWeftCauseKindCAUSE_CONNECT)
 	CauseGoroutine = uint32(weftWeftCauseKindCAUSE_GOROUTINE)
+	CauseTask      = uint32(weftWeftCauseKindCAUSE_TASK)
 
 	ProtoTCP = uint8(weftWeftProtoPROTO_TCP)
 	ProtoUDP = uint8(weftWeftProtoPROTO_UDP)

@@ -29,6 +29,7 @@ func (t *Tracer) hashMaps() []namedMap {
 		{"inflight", o.Inflight},
 		{"procs_seen", o.ProcsSeen},
 		{"go_procs", o.GoProcs},
+		{"py_procs", o.PyProcs},
 		{"go_cause", o.GoCause},
 		{"fd_cause", o.FdCause},
 		{"ssl_calls", o.SslCalls},

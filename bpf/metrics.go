@@ -62,6 +62,16 @@ func (t *Tracer) RegisterMetrics(m metric.Meter) error {
 	if err != nil {
 		return err
 	}
+	pyProcs, err := m.Int64ObservableCounter("weft_bpf_python_processes",
+		metric.WithDescription("CPython processes registered for asyncio task tracking (result=tracked), that could not be (result=failed: their calls under concurrency stay roots), or that exited before inspection (result=exited)."))
+	if err != nil {
+		return err
+	}
+	pyDrop, err := m.Int64ObservableCounter("weft_bpf_python_notices_dropped",
+		metric.WithDescription("New-process notices dropped because CPython inspection was behind (those processes are not tracked by task)."))
+	if err != nil {
+		return err
+	}
 	goDrop, err := m.Int64ObservableCounter("weft_bpf_go_notices_dropped",
 		metric.WithDescription("New-process notices dropped because Go runtime inspection was behind (those processes are not tracked by goroutine)."))
 	if err != nil {
@@ -100,6 +110,12 @@ func (t *Tracer) RegisterMetrics(m metric.Meter) error {
 			o.ObserveInt64(goHooked, g.Hooked())
 			o.ObserveInt64(grpcHooked, g.GRPCHooked())
 		}
+		if p := t.python; p != nil {
+			o.ObserveInt64(pyProcs, int64(p.Registered()), tracked)
+			o.ObserveInt64(pyProcs, int64(p.Failed()), failed)
+			o.ObserveInt64(pyProcs, int64(p.Exited()), exited)
+			o.ObserveInt64(pyDrop, int64(p.Dropped()))
+		}
 		if t.ssl != nil {
 			o.ObserveInt64(libs, t.ssl.Attached())
 			o.ObserveInt64(sslFail, int64(t.ssl.Failed()))
@@ -129,6 +145,6 @@ func (t *Tracer) RegisterMetrics(m metric.Meter) error {
 			o.ObserveInt64(lost, int64(n), metric.WithAttributes(attribute.String("cpu", strconv.Itoa(cpu))))
 		}
 		return fillErr
-	}, lost, recv, bad, libs, sslFail, sslGone, sslDrop, unmapped, goProcs, goDrop, goHooked, grpcHooked, entries, maxEntries)
+	}, lost, recv, bad, libs, sslFail, sslGone, sslDrop, unmapped, goProcs, goDrop, pyProcs, pyDrop, goHooked, grpcHooked, entries, maxEntries)
 	return err
 }

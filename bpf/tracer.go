@@ -98,6 +98,7 @@ type Tracer struct {
 	log    *slog.Logger
 	ssl    *OpenSSL
 	golang *GoRuntime
+	python *PythonRuntime
 	stats  io.Closer   // kernel run-time statistics, nil unless Config.ProgramStats
 	fill   *mapCounter // entries of the hash maps, for the metrics
 
@@ -180,6 +181,8 @@ func Load(cfg Config, log *slog.Logger) (*Tracer, error) {
 	t.ssl.ScanAll()
 	t.golang = newGoRuntime(&t.objs, log, !cfg.NoGoClientHook)
 	t.golang.ScanAll()
+	t.python = newPythonRuntime(&t.objs, log)
+	t.python.ScanAll()
 	t.ready.Store(true)
 	return t, nil
 }
@@ -191,6 +194,10 @@ func (t *Tracer) OpenSSL() *OpenSSL { return t.ssl }
 // Go returns the Go runtime tracker: the event handler tells it about new
 // and exited processes and asks it which processes are Go.
 func (t *Tracer) Go() *GoRuntime { return t.golang }
+
+// Python returns the CPython tracker: the event handler tells it about new
+// processes.
+func (t *Tracer) Python() *PythonRuntime { return t.python }
 
 // Ready reports whether every probe is attached and events flow.
 func (t *Tracer) Ready() bool { return t.ready.Load() }
@@ -247,6 +254,9 @@ func (t *Tracer) Close() error {
 		}
 		if t.golang != nil {
 			t.golang.close()
+		}
+		if t.python != nil {
+			t.python.close()
 		}
 		for _, l := range t.links {
 			l.Close()

@@ -74,6 +74,21 @@ type weftGoOffsets struct {
 	Pad             uint32
 }
 
+type weftPyOffsets struct {
+	_                structs.HostLayout
+	Runtime          uint64
+	InterpMain       uint32
+	ThreadsHead      uint32
+	TsNext           uint32
+	TsNativeTid      uint32
+	TsCframe         uint32
+	CframeCurrent    uint32
+	FramePrevious    uint32
+	FrameOwner       uint32
+	OwnedByGenerator uint8
+	Pad              [7]uint8
+}
+
 type weftScratch struct {
 	_    structs.HostLayout
 	Hdr  weftWeftDataEvent
@@ -104,6 +119,7 @@ const (
 	weftWeftCauseKindCAUSE_THREAD    weftWeftCauseKind = 1
 	weftWeftCauseKindCAUSE_CONNECT   weftWeftCauseKind = 2
 	weftWeftCauseKindCAUSE_GOROUTINE weftWeftCauseKind = 3
+	weftWeftCauseKindCAUSE_TASK      weftWeftCauseKind = 4
 )
 
 type weftWeftConnEvent struct {
@@ -152,6 +168,7 @@ type weftWeftDataEvent struct {
 	CauseStream uint32
 	CauseGen    uint64
 	CauseTs     uint64
+	CauseTask   uint64
 }
 
 type weftWeftDataOp uint32
@@ -250,6 +267,8 @@ const (
 	weftMapLost                      = "lost"
 	weftMapPending                   = "pending"
 	weftMapProcsSeen                 = "procs_seen"
+	weftMapPyProcs                   = "py_procs"
+	weftMapPyThread                  = "py_thread"
 	weftMapScratchBuf                = "scratch_buf"
 	weftMapSslCalls                  = "ssl_calls"
 	weftMapSslFds                    = "ssl_fds"
@@ -422,6 +441,8 @@ type weftMapSpecs struct {
 	Lost        *ebpf.MapSpec `ebpf:"lost"`
 	Pending     *ebpf.MapSpec `ebpf:"pending"`
 	ProcsSeen   *ebpf.MapSpec `ebpf:"procs_seen"`
+	PyProcs     *ebpf.MapSpec `ebpf:"py_procs"`
+	PyThread    *ebpf.MapSpec `ebpf:"py_thread"`
 	ScratchBuf  *ebpf.MapSpec `ebpf:"scratch_buf"`
 	SslCalls    *ebpf.MapSpec `ebpf:"ssl_calls"`
 	SslFds      *ebpf.MapSpec `ebpf:"ssl_fds"`
@@ -478,6 +499,8 @@ type weftMaps struct {
 	Lost        *ebpf.Map `ebpf:"lost"`
 	Pending     *ebpf.Map `ebpf:"pending"`
 	ProcsSeen   *ebpf.Map `ebpf:"procs_seen"`
+	PyProcs     *ebpf.Map `ebpf:"py_procs"`
+	PyThread    *ebpf.Map `ebpf:"py_thread"`
 	ScratchBuf  *ebpf.Map `ebpf:"scratch_buf"`
 	SslCalls    *ebpf.Map `ebpf:"ssl_calls"`
 	SslFds      *ebpf.Map `ebpf:"ssl_fds"`
@@ -496,6 +519,8 @@ func (m *weftMaps) Close() error {
 		m.Lost,
 		m.Pending,
 		m.ProcsSeen,
+		m.PyProcs,
+		m.PyThread,
 		m.ScratchBuf,
 		m.SslCalls,
 		m.SslFds,

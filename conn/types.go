@@ -121,6 +121,10 @@ const (
 	// CauseGoroutine: the last read of the goroutine that made the
 	// request, or of the goroutine that started it (Go).
 	CauseGoroutine
+	// CauseTask: the asyncio task (CPython) that wrote, in Task; set on
+	// the writes of served responses too, so the correlator can tell which
+	// request a task was serving when it made a call.
+	CauseTask
 )
 
 func (k CauseKind) String() string {
@@ -131,6 +135,8 @@ func (k CauseKind) String() string {
 		return "connect"
 	case CauseGoroutine:
 		return "goroutine"
+	case CauseTask:
+		return "task"
 	}
 	return "none"
 }
@@ -146,6 +152,9 @@ type Cause struct {
 	// Stream, when set, names HTTP/2 stream Stream of FD#Gen instead of a
 	// read: the grpc-go server stream a handler goroutine serves.
 	Stream uint32
+	// Task names, for CauseTask, the writer's task within the process (no
+	// read: FD, Gen and At are zero).
+	Task uint64
 }
 
 // Valid reports whether c names a read.

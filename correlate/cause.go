@@ -103,6 +103,9 @@ func (j *joiner) unindexConn(n *node) {
 // was made for.
 func (j *joiner) causeParent(c *node) (*node, causeOutcome) {
 	cs := c.cause
+	if cs.Kind == conn.CauseTask {
+		return j.taskParent(c)
+	}
 	if cs.Stream != 0 {
 		return j.streamParent(c)
 	}

@@ -113,6 +113,7 @@ type node struct {
 	connIndexed bool
 	cause       conn.Cause
 	stream      uint32 // HTTP/2 stream id, 0: none
+	task        uint64 // server: the task that answered it (task.go), 0: none
 	// nestedUnder is the server span a client span was nested under, by
 	// any rule, kept until it expires for calls its response led to.
 	nestedUnder *node
@@ -184,6 +185,7 @@ type joiner struct {
 
 	byKey     map[joinKey]*node
 	byConn    map[connRef][]*node
+	byTask    map[taskRef][]*node
 	streams   streamCauses
 	procs     map[uint32]*procState
 	lastSweep int64
@@ -201,6 +203,7 @@ func newJoiner(cfg JoinConfig, seed uint64, out func(Span), procs ProcessLookup,
 		stats:    stats,
 		byKey:    make(map[joinKey]*node),
 		byConn:   make(map[connRef][]*node),
+		byTask:   make(map[taskRef][]*node),
 		streams:  newStreamCauses(maxStreamCauses),
 		procs:    make(map[uint32]*procState),
 	}
@@ -246,6 +249,7 @@ func (j *joiner) add(ex *protocols.Exchange, s *Span) {
 		}
 		n.remote = unmap(c.Tuple.Remote)
 		if n.isServer() {
+			j.indexTask(n, ex.ResponseCause)
 			j.peers.learn(unmap(c.Tuple.Local), n.pid, serviceName(&n.span), j.now)
 		}
 		if !c.UDP && c.Tuple.Local.IsValid() && c.Tuple.Remote.IsValid() {
@@ -343,6 +347,7 @@ func (j *joiner) flushAll() {
 	j.q, j.head, j.settled = nil, 0, 0
 	clear(j.byKey)
 	clear(j.byConn)
+	clear(j.byTask)
 	j.streams.clear()
 	clear(j.procs)
 	clear(j.peers.m)
@@ -393,6 +398,7 @@ func (j *joiner) expireOldest() {
 	n.expired = true
 	n.nestedUnder = nil
 	j.unindexConn(n)
+	j.unindexTask(n)
 	if n.keyed && j.byKey[n.key] == n {
 		delete(j.byKey, n.key)
 	}

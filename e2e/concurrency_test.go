@@ -52,7 +52,7 @@ var fronts = []frontKind{
 	{name: "node", calls: 2, covered: true, start: startNodeFront},
 	{name: "nginx", calls: 1, covered: true, start: startNginxFront},
 	{name: "java-executor", calls: 2, covered: true, start: startJavaFront},
-	{name: "python-asyncio", calls: 2, covered: false, start: startAsyncioFront},
+	{name: "python-asyncio", calls: 2, covered: true, start: startAsyncioFront},
 }
 
 // TestConcurrencyWholeTraces runs every front at every concurrency level.

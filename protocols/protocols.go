@@ -53,6 +53,10 @@ type Exchange struct {
 	// RequestCause is, for a request this end wrote, the earlier read the
 	// kernel attributes the write to (conn.Cause); zero when none.
 	RequestCause conn.Cause
+	// ResponseCause is, for a response this end wrote, what the kernel said
+	// of the write (conn.CauseTask: the asyncio task that answered); zero
+	// when none. HTTP/1 only.
+	ResponseCause conn.Cause
 
 	// Exactly one of these is set, by Protocol.
 	HTTP     *HTTP         // HTTP1, HTTP2 (and gRPC over HTTP/2)

@@ -54,6 +54,10 @@ enum weft_cause_kind {
 	/* the last read of the goroutine (or its parent) that made or
 	 * handed off the request (Go) */
 	CAUSE_GOROUTINE = 3,
+	/* the asyncio task (CPython) that wrote, in cause_task: on a client
+	 * connection the call, on a served one the response; user space pairs
+	 * them */
+	CAUSE_TASK = 4,
 };
 
 /* A cause whose cause_stream is set names an HTTP/2 stream of connection
@@ -115,6 +119,9 @@ struct weft_data_event {
 	__u32 cause_stream; /* HTTP/2 stream id, 0: none */
 	__u64 cause_gen;
 	__u64 cause_ts;
+	/* CAUSE_TASK: the running coroutine's frame address, naming its task
+	 * within the process. */
+	__u64 cause_task;
 };
 
 /* EVENT_STREAM_CAUSE: a Go program wrote on HTTP/2 stream `stream` of

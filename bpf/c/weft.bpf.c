@@ -197,6 +197,39 @@ struct {
 	__type(value, struct cause);
 } fd_cause SEC(".maps");
 
+/* CPython processes, registered by user space: where the process's
+ * _PyRuntime is and the offsets of the fields on the way from it to the
+ * running coroutine (bpf/pyexec.go). */
+struct py_offsets {
+	__u64 runtime;        /* address of _PyRuntime */
+	__u32 interp_main;    /* _PyRuntimeState.interpreters.main */
+	__u32 threads_head;   /* PyInterpreterState.threads.head */
+	__u32 ts_next;        /* PyThreadState.next */
+	__u32 ts_native_tid;  /* PyThreadState.native_thread_id */
+	__u32 ts_cframe;      /* PyThreadState.cframe */
+	__u32 cframe_current; /* _PyCFrame.current_frame */
+	__u32 frame_previous; /* _PyInterpreterFrame.previous */
+	__u32 frame_owner;    /* _PyInterpreterFrame.owner (a char) */
+	__u8 owned_by_generator;
+	__u8 _pad[7];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct py_offsets);
+} py_procs SEC(".maps");
+
+/* Per thread of a CPython process: its PyThreadState, found once by
+ * walking the interpreter's thread list. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u64);
+} py_thread SEC(".maps");
+
 #define MAX_ARGV 256
 #define MAX_ENV (MAX_CAPTURE - MAX_ARGV)
 
@@ -472,6 +505,87 @@ static __always_inline void egress_cause(__u64 id, struct weft_data_event *ev, s
 	ev->cause_ts = c.ts;
 }
 
+/* ---- CPython asyncio tasks ---------------------------------------------- */
+
+#define PY_MAX_THREADS 16
+#define PY_MAX_FRAMES 24
+
+static __always_inline __u64 read_u64(__u64 addr)
+{
+	__u64 v = 0;
+	if (bpf_probe_read_user(&v, sizeof(v), (void *)addr))
+		return 0;
+	return v;
+}
+
+/* py_tstate finds the calling thread's PyThreadState. The GIL is released
+ * around blocking socket calls, so the runtime's "current" thread state is
+ * not it: the interpreter's list is walked for the one with this thread's
+ * native id, once per thread. */
+static __always_inline __u64 py_tstate(struct py_offsets *o, __u32 tid)
+{
+	__u64 *cached = bpf_task_storage_get(&py_thread, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (cached && *cached && (__u32)read_u64(*cached + o->ts_native_tid) == tid)
+		return *cached;
+	__u64 interp = read_u64(o->runtime + o->interp_main);
+	if (!interp)
+		return 0;
+	__u64 ts = read_u64(interp + o->threads_head);
+	for (int i = 0; i < PY_MAX_THREADS && ts; i++) {
+		if ((__u32)read_u64(ts + o->ts_native_tid) == tid) {
+			if (cached)
+				*cached = ts;
+			return ts;
+		}
+		ts = read_u64(ts + o->ts_next);
+	}
+	return 0;
+}
+
+/* py_task names the asyncio task the calling thread runs: the outermost
+ * frame of the innermost run of coroutine frames (a task steps its
+ * coroutine, which awaits others; below them sit the event loop's plain
+ * frames). A coroutine's frame lives inside the coroutine object, so its
+ * address is the task's for the task's life. 0: no coroutine runs (the
+ * event loop's own reads and writes). */
+static __always_inline __u64 py_task(struct py_offsets *o)
+{
+	__u64 ts = py_tstate(o, (__u32)bpf_get_current_pid_tgid());
+	if (!ts)
+		return 0;
+	__u64 cframe = read_u64(ts + o->ts_cframe);
+	if (!cframe)
+		return 0;
+	__u64 frame = read_u64(cframe + o->cframe_current);
+	__u64 coro = 0;
+	for (int i = 0; i < PY_MAX_FRAMES && frame; i++) {
+		__u8 owner = 0;
+		if (bpf_probe_read_user(&owner, sizeof(owner), (void *)(frame + o->frame_owner)))
+			break;
+		if (owner == o->owned_by_generator)
+			coro = frame;
+		else if (coro)
+			break;
+		frame = read_u64(frame + o->frame_previous);
+	}
+	return coro;
+}
+
+/* task_cause marks a TCP write of a CPython process with the asyncio task
+ * that made it: calls and the responses of served requests alike, so user
+ * space can tell which request a call was made for. */
+static __always_inline void task_cause(__u32 tgid, struct weft_data_event *ev)
+{
+	struct py_offsets *o = bpf_map_lookup_elem(&py_procs, &tgid);
+	if (!o)
+		return;
+	__u64 t = py_task(o);
+	if (!t)
+		return;
+	ev->cause_kind = CAUSE_TASK;
+	ev->cause_task = t;
+}
+
 /* track starts following a socket fd that connect or accept just made. */
 static __always_inline void track(__s32 fd, __u16 role)
 {
@@ -635,6 +749,7 @@ static __always_inline void emit_chunk(struct args *args, struct conn_key *key, 
 	ev->cause_stream = 0;
 	ev->cause_gen = 0;
 	ev->cause_ts = 0;
+	ev->cause_task = 0;
 	ev->peer_family = 0;
 	ev->peer_port = 0;
 	__builtin_memset(ev->peer, 0, sizeof(ev->peer));
@@ -658,6 +773,8 @@ static __always_inline void emit_chunk(struct args *args, struct conn_key *key, 
 	if (dir == DIR_EGRESS) {
 		if (st->role != ROLE_SERVER)
 			egress_cause(id, ev, key, st);
+		if (st->proto == PROTO_TCP)
+			task_cause(key->tgid, ev);
 	} else if (st->proto == PROTO_TCP) {
 		remember_read(id, key, st, ev->ts_exit_ns);
 	}

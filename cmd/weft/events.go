@@ -17,6 +17,7 @@ type eventSink struct {
 	corr       *correlate.Correlator // its timer runs on Tick
 	ssl        *bpf.OpenSSL          // nil: no TLS discovery
 	golang     *bpf.GoRuntime        // nil: no goroutine tracking
+	python     *bpf.PythonRuntime    // nil: no asyncio task tracking
 	clock      *bpf.Clock            // re-synced on the eviction tick: wall clocks step
 	evictEvery int64
 	lastEvict  int64
@@ -75,6 +76,8 @@ func (s *eventSink) cause(ev *bpf.DataEvent) conn.Cause {
 		k = conn.CauseConnect
 	case bpf.CauseGoroutine:
 		k = conn.CauseGoroutine
+	case bpf.CauseTask:
+		return conn.Cause{Kind: conn.CauseTask, Task: ev.CauseTask}
 	default:
 		return conn.Cause{}
 	}
@@ -107,6 +110,9 @@ func (s *eventSink) ProcessInfo(ev *bpf.ProcInfoEvent, argv, env []byte) {
 	s.procs.ObserveBlocks(ev.Tgid, argv, env)
 	if s.golang != nil {
 		s.golang.Observe(ev.Tgid)
+	}
+	if s.python != nil {
+		s.python.Observe(ev.Tgid)
 	}
 	if s.ssl != nil {
 		s.ssl.Notify(ev.Tgid, false)

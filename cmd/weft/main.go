@@ -95,7 +95,7 @@ func serve(cfg config, getenv func(string) string, log *slog.Logger) error {
 	}
 	defer stopHTTP()
 
-	events := &eventSink{table: table, procs: procs, corr: corr, ssl: tracer.OpenSSL(), golang: tracer.Go(), clock: clock, evictEvery: int64(time.Second)}
+	events := &eventSink{table: table, procs: procs, corr: corr, ssl: tracer.OpenSSL(), golang: tracer.Go(), python: tracer.Python(), clock: clock, evictEvery: int64(time.Second)}
 	done := make(chan error, 1)
 	go func() { done <- tracer.Run(events) }()
 	log.Info("weft ready", "exporter", cfg.exporter.ResolvedExporter(), "to", cfg.exporter.Destination(), "http", cfg.httpAddr, "bpf_stats", cfg.bpf.ProgramStats)

@@ -541,20 +541,25 @@ func (p *Parser) emit(r *request, status int, respBody, end int64) {
 		role = conn.RoleClient
 	}
 	var respTID uint32
+	var respCause conn.Cause
 	if status != 0 {
 		respTID = p.sides[p.reqDir.Opposite()].tid // set when the status line began
+		if role == conn.RoleServer {
+			respCause = p.sides[p.reqDir.Opposite()].cause
+		}
 	}
 	p.ex = protocols.Exchange{
-		Conn:         p.info,
-		Role:         role,
-		Protocol:     protocols.HTTP1,
-		Start:        r.start,
-		End:          end,
-		RequestSeq:   r.seq,
-		RequestTID:   r.tid,
-		ResponseTID:  respTID,
-		RequestCause: r.cause,
-		HTTP:         &p.http,
+		Conn:          p.info,
+		Role:          role,
+		Protocol:      protocols.HTTP1,
+		Start:         r.start,
+		End:           end,
+		RequestSeq:    r.seq,
+		RequestTID:    r.tid,
+		ResponseTID:   respTID,
+		RequestCause:  r.cause,
+		ResponseCause: respCause,
+		HTTP:          &p.http,
 	}
 	p.stats.Exchanges.Add(1)
 	if status == 0 {
