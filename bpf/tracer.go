@@ -39,6 +39,10 @@ type Config struct {
 	// trap per Go client request, and Go calls made through net/http's
 	// Transport are then attributed only by the time rules.
 	NoGoClientHook bool
+	// NoPythonTasks registers no CPython process with the kernel side: no
+	// task is read at their writes, and asyncio calls are attributed only
+	// by the thread and time rules.
+	NoPythonTasks bool
 	// ProgramStats turns on the kernel's BPF run-time statistics while the
 	// tracer is loaded, and RegisterMetrics exports each program's runs and
 	// run time. Off by default: the kernel then reads the clock twice per
@@ -181,8 +185,10 @@ func Load(cfg Config, log *slog.Logger) (*Tracer, error) {
 	t.ssl.ScanAll()
 	t.golang = newGoRuntime(&t.objs, log, !cfg.NoGoClientHook)
 	t.golang.ScanAll()
-	t.python = newPythonRuntime(&t.objs, log)
-	t.python.ScanAll()
+	if !cfg.NoPythonTasks {
+		t.python = newPythonRuntime(&t.objs, log)
+		t.python.ScanAll()
+	}
 	t.ready.Store(true)
 	return t, nil
 }

@@ -89,6 +89,12 @@ type weftPyOffsets struct {
 	Pad              [7]uint8
 }
 
+type weftPyThreadState struct {
+	_       structs.HostLayout
+	Tstate  uint64
+	Runtime uint64
+}
+
 type weftScratch struct {
 	_    structs.HostLayout
 	Hdr  weftWeftDataEvent

@@ -222,12 +222,18 @@ struct {
 } py_procs SEC(".maps");
 
 /* Per thread of a CPython process: its PyThreadState, found once by
- * walking the interpreter's thread list. */
+ * walking the interpreter's thread list, and the runtime it belongs to
+ * (an exec'd thread has another). */
+struct py_thread_state {
+	__u64 tstate;
+	__u64 runtime;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, __u64);
+	__type(value, struct py_thread_state);
 } py_thread SEC(".maps");
 
 #define MAX_ARGV 256
@@ -524,17 +530,19 @@ static __always_inline __u64 read_u64(__u64 addr)
  * native id, once per thread. */
 static __always_inline __u64 py_tstate(struct py_offsets *o, __u32 tid)
 {
-	__u64 *cached = bpf_task_storage_get(&py_thread, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (cached && *cached && (__u32)read_u64(*cached + o->ts_native_tid) == tid)
-		return *cached;
+	struct py_thread_state *cached = bpf_task_storage_get(&py_thread, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (cached && cached->tstate && cached->runtime == o->runtime && (__u32)read_u64(cached->tstate + o->ts_native_tid) == tid)
+		return cached->tstate;
 	__u64 interp = read_u64(o->runtime + o->interp_main);
 	if (!interp)
 		return 0;
 	__u64 ts = read_u64(interp + o->threads_head);
 	for (int i = 0; i < PY_MAX_THREADS && ts; i++) {
 		if ((__u32)read_u64(ts + o->ts_native_tid) == tid) {
-			if (cached)
-				*cached = ts;
+			if (cached) {
+				cached->tstate = ts;
+				cached->runtime = o->runtime;
+			}
 			return ts;
 		}
 		ts = read_u64(ts + o->ts_next);

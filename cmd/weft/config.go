@@ -85,6 +85,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		c.bpf.NoGoClientHook = !on
 		return err
 	})
+	fs.BoolFunc("python-tasks", "read the running asyncio task from CPython 3.11 processes at each of their TCP writes (a few memory reads, no uprobe) so asyncio calls nest under the request that made them (default true)", func(v string) error {
+		on, err := strconv.ParseBool(v)
+		c.bpf.NoPythonTasks = !on
+		return err
+	})
 	fs.IntVar(&c.bpf.WakeupEvents, "wakeup-events", bpf.DefaultWakeupEvents, "wake the reader every N events per CPU")
 	fs.BoolVar(&c.bpf.ProgramStats, "bpf-stats", false, "turn on the kernel's BPF run-time statistics while weft runs and export each of weft's programs' runs and run time on /metrics (costs two clock reads per program run)")
 	fs.IntVar(&c.conn.MaxConns, "max-conns", conn.DefaultMaxConns, "connections tracked at once")
