@@ -53,6 +53,8 @@ var fronts = []frontKind{
 	{name: "nginx", calls: 1, covered: true, start: startNginxFront},
 	{name: "java-executor", calls: 2, covered: true, start: startJavaFront},
 	{name: "python-asyncio", calls: 2, covered: true, start: startAsyncioFront},
+	// Debian's CPython: stripped, the runtime linked into the executable.
+	{name: "python-asyncio-debian", calls: 2, covered: true, start: startDebianAsyncioFront},
 }
 
 // TestConcurrencyWholeTraces runs every front at every concurrency level.
@@ -337,13 +339,27 @@ func startNodeFront(t *testing.T, svc string, backPort int) (string, string) {
 	return fmt.Sprintf("http://127.0.0.1:%d/front/{id}", port), svc
 }
 
+// startAsyncioFront runs the asyncio front on the python3 in PATH (here
+// pyenv's: CPython with DWARF, the runtime in a shared libpython).
 func startAsyncioFront(t *testing.T, svc string, backPort int) (string, string) {
 	out, err := exec.Command("python3", "-c", "import sys; print(sys.executable)").Output()
 	if err != nil {
 		t.Fatalf("find python3: %v", err)
 	}
+	return startAsyncioFrontOn(t, strings.TrimSpace(string(out)), svc, backPort)
+}
+
+func startDebianAsyncioFront(t *testing.T, svc string, backPort int) (string, string) {
+	const python = "/usr/bin/python3"
+	if _, err := os.Stat(python); err != nil {
+		t.Fatalf("Debian's python3 is not installed (apt-get install python3): %v", err)
+	}
+	return startAsyncioFrontOn(t, python, svc, backPort)
+}
+
+func startAsyncioFrontOn(t *testing.T, python, svc string, backPort int) (string, string) {
 	port := startPortProc(t, "asyncio-front", svc, backEnv(backPort), 15*time.Second,
-		strings.TrimSpace(string(out)), "-u", filepath.Join(frontsDir(), "front_asyncio.py"))
+		python, "-u", filepath.Join(frontsDir(), "front_asyncio.py"))
 	return fmt.Sprintf("http://127.0.0.1:%d/front/{id}", port), svc
 }
 
