@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -126,4 +127,49 @@ func (m Metrics) By(name, label string) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// Drops returns every counter whose name says it counts a loss (dropped,
+// lost, evicted, overflow, skipped, gave_up), keyed by series as
+// name{label=value,...} with labels in order.
+func (m Metrics) Drops() map[string]float64 {
+	out := map[string]float64{}
+	for _, s := range m {
+		if !strings.HasSuffix(s.Name, "_total") || !isDrop(s.Name) {
+			continue
+		}
+		out[s.Key()] += s.Value
+	}
+	return out
+}
+
+func isDrop(name string) bool {
+	for _, w := range []string{"dropped", "lost", "evicted", "overflow", "skipped", "gave_up"} {
+		if strings.Contains(name, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// Key is the series as name{a="x",b="y"}, labels sorted.
+func (s Sample) Key() string {
+	if len(s.Labels) == 0 {
+		return s.Name
+	}
+	keys := make([]string, 0, len(s.Labels))
+	for k := range s.Labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString(s.Name + "{")
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%s=%q", k, s.Labels[k])
+	}
+	b.WriteByte('}')
+	return b.String()
 }

@@ -22,25 +22,32 @@ type Run struct {
 	P50Nanos int64 `json:"p50_ns,omitempty"`
 	P99Nanos int64 `json:"p99_ns,omitempty"`
 	// Traced runs only.
-	BPFSeconds     float64            `json:"bpf_seconds,omitempty"` // sum over weft's programs
-	BPFByProgram   map[string]float64 `json:"bpf_seconds_by_program,omitempty"`
-	RunsByProgram  map[string]float64 `json:"bpf_runs_by_program,omitempty"`
-	CPUSeconds     float64            `json:"weft_cpu_seconds,omitempty"` // user + sys
-	WindowSeconds  float64            `json:"window_seconds,omitempty"`   // what the deltas span
-	IdleBPFPerSec  float64            `json:"idle_bpf_seconds_per_second,omitempty"`
-	IdleCPUPerSec  float64            `json:"idle_cpu_seconds_per_second,omitempty"`
-	PeakRSSBytes   int64              `json:"peak_rss_bytes,omitempty"`
-	EventsLost     int64              `json:"events_lost,omitempty"`
-	SpansReceived  int64              `json:"spans_received,omitempty"`
-	SpansExported  int64              `json:"spans_exported,omitempty"` // weft's own count, all spans
-	LatencySamples *Histogram         `json:"-"`
+	BPFSeconds    float64            `json:"bpf_seconds,omitempty"` // sum over weft's programs
+	BPFByProgram  map[string]float64 `json:"bpf_seconds_by_program,omitempty"`
+	RunsByProgram map[string]float64 `json:"bpf_runs_by_program,omitempty"`
+	// BPF time is counted from the end of the idle window to the end of
+	// the load (the kernel's cost is paid in the load's syscalls); weft's
+	// CPU to when the last of the run's spans arrived.
+	BPFWindowSeconds  float64            `json:"bpf_window_seconds,omitempty"`
+	CPUSeconds        float64            `json:"weft_cpu_seconds,omitempty"` // user + sys
+	WindowSeconds     float64            `json:"window_seconds,omitempty"`
+	IdleBPFPerSec     float64            `json:"idle_bpf_seconds_per_second,omitempty"`
+	IdleCPUPerSec     float64            `json:"idle_cpu_seconds_per_second,omitempty"`
+	PeakRSSBytes      int64              `json:"peak_rss_bytes,omitempty"`       // VmHWM at the end
+	StartPeakRSSBytes int64              `json:"start_peak_rss_bytes,omitempty"` // VmHWM before the load
+	EndRSSBytes       int64              `json:"end_rss_bytes,omitempty"`        // VmRSS at the end
+	Drops             map[string]float64 `json:"drops,omitempty"`                // drop counters that moved
+	EventsLost        int64              `json:"events_lost,omitempty"`
+	SpansReceived     int64              `json:"spans_received,omitempty"`
+	SpansExported     int64              `json:"spans_exported,omitempty"` // weft's own count, all spans
+	LatencySamples    *Histogram         `json:"-"`
 }
 
 // NetBPFSeconds is the run's BPF time less what weft's programs ran while
 // this workload was idle (other programs on the shared machine), at the
 // rate measured just before; never below zero.
 func (r Run) NetBPFSeconds() float64 {
-	return math.Max(0, r.BPFSeconds-r.IdleBPFPerSec*r.WindowSeconds)
+	return math.Max(0, r.BPFSeconds-r.IdleBPFPerSec*r.BPFWindowSeconds)
 }
 
 // NetCPUSeconds is the same for weft's own CPU time.
@@ -142,14 +149,16 @@ func ratio(a, b float64) float64 {
 }
 
 // Table formats results as one aligned table, a line per workload; a
-// figure that does not apply or was not measured is "-".
+// figure that does not apply or was not measured is "-". Workloads that
+// failed follow, a line each.
 func Table(results []Result) string {
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "workload\tbase req/s\ttraced req/s\tthroughput\tp50\tp99\tBPF ns/req\tweft CPU µs/req\tpeak RSS MiB\tlost\tspans/req\t")
+	var failed []string
 	for _, r := range results {
 		if r.Error != "" {
-			fmt.Fprintf(w, "%s\t%s\t\t\t\t\t\t\t\t\t\t\n", r.Workload, "failed: "+r.Error)
+			failed = append(failed, fmt.Sprintf("%s: failed: %s\n", r.Workload, r.Error))
 			continue
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t\n", r.Workload,
@@ -157,6 +166,9 @@ func Table(results []Result) string {
 			num(r.BPFNanosPerReq, 0), num(r.CPUMicrosPerReq, 2), num(Num(r.PeakRSSMiB), 1), r.EventsLost, num(r.SpansPerReq, 3))
 	}
 	w.Flush()
+	for _, f := range failed {
+		b.WriteString(f)
+	}
 	return b.String()
 }
 

@@ -177,7 +177,7 @@ func run(cfg Config, workers int, do func(worker int) error) (Result, error) {
 					dropped++
 				}
 			}
-			if d := next.Sub(time.Now()); d > 0 {
+			if d := time.Until(next); d > 0 {
 				time.Sleep(d)
 			}
 		}

@@ -32,7 +32,7 @@ func Start() (*Sink, error) {
 	}
 	s := &Sink{srv: grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20)), ln: ln, port: map[int64]int64{}}
 	ptraceotlp.RegisterGRPCServer(s.srv, s)
-	go s.srv.Serve(ln) //nolint:errcheck // ends with Stop
+	go s.srv.Serve(ln) // ends with Stop
 	return s, nil
 }
 

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -47,7 +51,7 @@ func httpServer(args []string) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /items/{id}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]string{"id": r.PathValue("id"), "name": "item " + r.PathValue("id")}) //nolint:errcheck // the client may be gone
+		json.NewEncoder(w).Encode(map[string]string{"id": r.PathValue("id"), "name": "item " + r.PathValue("id")}) // the client may be gone
 	})
 	return http.ListenAndServe(args[0], mux)
 }
@@ -75,6 +79,11 @@ func loadMain(kind string, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	// Wait for the driver's word: weft's work on a new process (reading
+	// a Go binary's symbols) is over by then and not counted as load.
+	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+		return fmt.Errorf("waiting for the start line on stdin: %w", err)
+	}
 	var res load.Result
 	var err error
 	if kind == "load-http" {
@@ -85,11 +94,12 @@ func loadMain(kind string, args []string) error {
 	if err != nil {
 		return err
 	}
-	return json.NewEncoder(os.Stdout).Encode(res)
+	return json.NewEncoder(os.Stdout).Encode(&res)
 }
 
-// runLoad runs a load generator child and reads its result.
-func runLoad(kind string, port int, cfg load.Config, path string) (loadOut, error) {
+// runLoad runs a load generator child and reads its result; ready is
+// called once the child exists, before it sends anything.
+func runLoad(kind string, port int, cfg load.Config, path string, ready func()) (loadOut, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return loadOut{}, err
@@ -103,14 +113,24 @@ func runLoad(kind string, port int, cfg load.Config, path string) (loadOut, erro
 	}
 	cmd := exec.CommandContext(ctx, self, args...)
 	cmd.Env = append(os.Environ(), "OTEL_SERVICE_NAME=bench-"+kind)
+	var stdout bytes.Buffer
 	var stderr limitedBuffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return loadOut{}, fmt.Errorf("%s: %w: %s", kind, err, stderr.String())
+		return loadOut{}, err
+	}
+	if err := cmd.Start(); err != nil {
+		return loadOut{}, fmt.Errorf("%s: %w", kind, err)
+	}
+	ready()
+	_, werr := io.WriteString(stdin, "go\n")
+	stdin.Close()
+	if err := cmd.Wait(); err != nil || werr != nil {
+		return loadOut{}, fmt.Errorf("%s: %w: %s", kind, errors.Join(err, werr), stderr.String())
 	}
 	var res load.Result
-	if err := json.Unmarshal(out, &res); err != nil {
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 		return loadOut{}, fmt.Errorf("%s: result: %w", kind, err)
 	}
 	if res.Dropped > 0 || res.Errors > 0 {
@@ -161,18 +181,18 @@ func startChild(name, dir string, env []string, argv ...string) (*child, error) 
 	if err := c.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	go func() { c.cmd.Wait(); close(c.exited) }() //nolint:errcheck // reported by exited
+	go func() { c.cmd.Wait(); close(c.exited) }() // reported by exited
 	return c, nil
 }
 
 // stop signals the child and kills it after 20 s.
 func (c *child) stop(sig syscall.Signal) {
-	c.cmd.Process.Signal(sig) //nolint:errcheck // may be gone
+	c.cmd.Process.Signal(sig) // may be gone
 	select {
 	case <-c.exited:
 	case <-time.After(20 * time.Second):
 		fmt.Fprintf(os.Stderr, "  %s did not stop within 20 s (killed)\n", c.name)
-		c.cmd.Process.Kill() //nolint:errcheck
+		c.cmd.Process.Kill()
 		<-c.exited
 	}
 }

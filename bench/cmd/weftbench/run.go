@@ -28,7 +28,7 @@ func runWorkload(w workload, o options, dir string, sink *otlpsink.Sink) bench.R
 		return fail(err)
 	}
 	defer stop()
-	if _, err := w.load(port, 2*time.Second); err != nil {
+	if _, err := w.load(port, 2*time.Second, func() {}); err != nil {
 		return fail(fmt.Errorf("warm-up: %w", err))
 	}
 	rounds := o.rounds
@@ -84,17 +84,18 @@ func fromLoad(out loadOut, traced bool) bench.Run {
 }
 
 func baseRun(w workload, o options, port int) (bench.Run, error) {
-	out, err := w.load(port, o.duration)
+	out, err := w.load(port, o.duration, func() {})
 	if err != nil {
 		return bench.Run{}, err
 	}
 	return fromLoad(out, false), nil
 }
 
-// tracedRun starts a weft, measures its idle rates, runs the load, waits
-// until the workload's spans stop arriving (so the export is counted)
-// and stops weft. Each traced run has a weft of its own: its peak RSS is
-// that run's, and baseline runs have no probes attached at all.
+// tracedRun starts a weft, lets it finish its start-up work, measures its
+// idle rates with the load's processes in place, runs the load, waits
+// until the workload's spans stop arriving (so the export is counted) and
+// stops weft. Each traced run has a weft of its own: its peak RSS is that
+// run's, and baseline runs have no probes attached at all.
 func tracedRun(w workload, o options, port int, dir string, sink *otlpsink.Sink) (bench.Run, error) {
 	wp, err := startWeft(o.weftBin, sink.Endpoint(), dir)
 	if err != nil {
@@ -103,30 +104,45 @@ func tracedRun(w workload, o options, port int, dir string, sink *otlpsink.Sink)
 	stopped := false
 	defer func() {
 		if !stopped {
-			wp.stop() //nolint:errcheck // already failing
+			wp.stop() // already failing
 		}
 	}()
-	time.Sleep(time.Second) // start-up work (the /proc scan) is not idle
-	s0, err := wp.snapshot()
-	if err != nil {
-		return bench.Run{}, err
+	var s0, s1 weftSnapshot
+	var spans0, startHWM int64
+	var readyErr error
+	ready := func() {
+		settle(wp, 15*time.Second)
+		if s0, readyErr = wp.snapshot(); readyErr != nil {
+			return
+		}
+		time.Sleep(o.idle)
+		if s1, readyErr = wp.snapshot(); readyErr != nil {
+			return
+		}
+		startHWM, readyErr = wp.status("VmHWM")
+		spans0, _ = sink.Spans(port)
 	}
-	time.Sleep(o.idle)
-	s1, err := wp.snapshot()
-	if err != nil {
-		return bench.Run{}, err
+	out, err := w.load(port, o.duration, ready)
+	if err == nil {
+		err = readyErr
 	}
-	spans0, _ := sink.Spans(port)
-	out, err := w.load(port, o.duration)
 	if err != nil {
 		return bench.Run{}, fmt.Errorf("%w (weft log: %s)", err, tailFile(wp.logPath, 5))
+	}
+	sEnd, err := wp.snapshot() // the kernel's cost ends with the load
+	if err != nil {
+		return bench.Run{}, err
 	}
 	spans1 := waitSpansSettle(sink, port, 3*time.Second, 30*time.Second)
 	s2, err := wp.snapshot()
 	if err != nil {
 		return bench.Run{}, err
 	}
-	rss, err := wp.peakRSS()
+	hwm, err := wp.status("VmHWM")
+	if err != nil {
+		return bench.Run{}, err
+	}
+	rss, err := wp.status("VmRSS")
 	if err != nil {
 		return bench.Run{}, err
 	}
@@ -136,18 +152,42 @@ func tracedRun(w workload, o options, port int, dir string, sink *otlpsink.Sink)
 	}
 	idleSecs := s1.at.Sub(s0.at).Seconds()
 	run := fromLoad(out, true)
-	run.BPFByProgram = deltas(s1.bpf, s2.bpf)
-	run.RunsByProgram = deltas(s1.runs, s2.runs)
+	run.BPFByProgram = deltas(s1.bpf, sEnd.bpf)
+	run.RunsByProgram = deltas(s1.runs, sEnd.runs)
 	run.BPFSeconds = sum(run.BPFByProgram)
+	run.BPFWindowSeconds = sEnd.at.Sub(s1.at).Seconds()
 	run.CPUSeconds = s2.cpu - s1.cpu
 	run.WindowSeconds = s2.at.Sub(s1.at).Seconds()
 	run.IdleBPFPerSec = (sum(s1.bpf) - sum(s0.bpf)) / idleSecs
 	run.IdleCPUPerSec = (s1.cpu - s0.cpu) / idleSecs
-	run.PeakRSSBytes = rss
+	run.PeakRSSBytes, run.StartPeakRSSBytes, run.EndRSSBytes = hwm, startHWM, rss
 	run.EventsLost = int64(s2.lost - s1.lost)
 	run.SpansReceived = spans1 - spans0
 	run.SpansExported = int64(s2.spansEx - s1.spansEx)
+	run.Drops = map[string]float64{}
+	for k, v := range deltas(s1.drops, s2.drops) {
+		if v != 0 {
+			run.Drops[k] = v
+		}
+	}
 	return run, nil
+}
+
+// settle waits until weft has been nearly idle (under 5% of a core) for
+// half a second, at least a second after start and at most within: a new
+// process's symbols are being read, or the start-up scan of /proc runs.
+func settle(wp *weftProc, within time.Duration) {
+	time.Sleep(time.Second)
+	deadline := time.Now().Add(within)
+	prev, err := wp.cpuSeconds()
+	for err == nil && time.Now().Before(deadline) {
+		time.Sleep(500 * time.Millisecond)
+		cur, cerr := wp.cpuSeconds()
+		if cerr != nil || cur-prev < 0.025 {
+			return
+		}
+		prev = cur
+	}
 }
 
 // waitSpansSettle polls the sink until the workload's span count has not

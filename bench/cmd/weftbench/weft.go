@@ -51,7 +51,7 @@ func startWeft(bin, otlpEndpoint, dir string) (*weftProc, error) {
 	if err := w.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start weft: %w", err)
 	}
-	go func() { w.cmd.Wait(); close(w.exited) }() //nolint:errcheck // exit is reported by exited
+	go func() { w.cmd.Wait(); close(w.exited) }() // exit is reported by exited
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		select {
@@ -99,24 +99,25 @@ func (w *weftProc) cpuSeconds() (float64, error) {
 	return float64(t) / userHZ, err
 }
 
-// peakRSS is weft's resident set high-water mark.
-func (w *weftProc) peakRSS() (int64, error) {
+// status reads a size from weft's /proc status: VmHWM (its resident set's
+// high-water mark) or VmRSS.
+func (w *weftProc) status(field string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", w.cmd.Process.Pid))
 	if err != nil {
 		return 0, err
 	}
-	return bench.StatusBytes(string(b), "VmHWM")
+	return bench.StatusBytes(string(b), field)
 }
 
 // stop asks weft to stop (SIGINT: it detaches and flushes) and kills it
 // after 15 s.
 func (w *weftProc) stop() error {
-	w.cmd.Process.Signal(syscall.SIGINT) //nolint:errcheck // it may be gone
+	w.cmd.Process.Signal(syscall.SIGINT) // it may be gone
 	select {
 	case <-w.exited:
 		return nil
 	case <-time.After(15 * time.Second):
-		w.cmd.Process.Kill() //nolint:errcheck
+		w.cmd.Process.Kill()
 		<-w.exited
 		return errors.New("weft did not stop within 15 s of SIGINT (killed)")
 	}
@@ -130,6 +131,7 @@ type weftSnapshot struct {
 	runs    map[string]float64
 	lost    float64
 	spansEx float64
+	drops   map[string]float64 // every drop counter, by series
 }
 
 func (w *weftProc) snapshot() (weftSnapshot, error) {
@@ -145,7 +147,8 @@ func (w *weftProc) snapshot() (weftSnapshot, error) {
 		bpf:     m.By("weft_bpf_program_run_seconds_total", "program"),
 		runs:    m.By("weft_bpf_program_runs_total", "program"),
 		lost:    m.Sum("weft_bpf_events_lost_total"),
-		spansEx: m.Sum("weft_exporter_spans_exported_total")}
+		spansEx: m.Sum("weft_exporter_spans_exported_total"),
+		drops:   m.Drops()}
 	if len(s.bpf) == 0 {
 		return s, errors.New("weft's /metrics has no weft_bpf_program_run_seconds_total: is --bpf-stats working?")
 	}

@@ -24,30 +24,32 @@ type workload struct {
 	rounds     int      // baseline+traced pairs; 0 = the driver's default
 	needs      []string // programs on PATH
 	start      func(dir string) (port int, stop func(), err error)
-	load       func(port int, d time.Duration) (loadOut, error)
+	// load runs the load for d and calls ready once its processes exist
+	// and before the first request.
+	load func(port int, d time.Duration, ready func()) (loadOut, error)
 }
 
 func workloads() []workload {
 	const both = "2 expected: the load generator's client span and the server's span of each request"
-	http := func(rate float64, conns int) func(int, time.Duration) (loadOut, error) {
-		return func(port int, d time.Duration) (loadOut, error) {
-			return runLoad("load-http", port, load.Config{Conns: conns, Rate: rate, Duration: d}, "/items/1")
+	http := func(rate float64, conns int) func(int, time.Duration, func()) (loadOut, error) {
+		return func(port int, d time.Duration, ready func()) (loadOut, error) {
+			return runLoad("load-http", port, load.Config{Conns: conns, Rate: rate, Duration: d}, "/items/1", ready)
 		}
 	}
 	return []workload{
 		{name: "nginx", desc: "nginx (1 worker) serving a 6-byte file to wrk -t1 -c32, keep-alive, saturated", spansNote: both,
 			needs: []string{"nginx", "wrk"}, start: startNginx, load: wrkLoad},
 		{name: "nginx-5k", desc: "the same nginx at a fixed 5k req/s (weftbench open-loop, 32 keep-alive connections)", spansNote: both,
-			needs: []string{"nginx"}, start: startNginx, load: func(port int, d time.Duration) (loadOut, error) {
-				return runLoad("load-http", port, load.Config{Conns: 32, Rate: 5000, Duration: d}, "/index.html")
+			needs: []string{"nginx"}, start: startNginx, load: func(port int, d time.Duration, ready func()) (loadOut, error) {
+				return runLoad("load-http", port, load.Config{Conns: 32, Rate: 5000, Duration: d}, "/index.html", ready)
 			}},
 		{name: "gohttp", desc: "Go net/http server, GET /items/1 (small JSON), 32 keep-alive connections closed-loop, saturated", spansNote: both,
 			start: startGoHTTP, load: http(0, 32)},
 		{name: "gohttp-5k", desc: "the same Go server at a fixed 5k req/s, 32 connections", spansNote: both,
 			start: startGoHTTP, load: http(5000, 32)},
 		{name: "grpc", desc: "grpc-go unary echo, 32 concurrent calls on one h2c connection, closed-loop, saturated", spansNote: both,
-			start: startGRPC, load: func(port int, d time.Duration) (loadOut, error) {
-				return runLoad("load-grpc", port, load.Config{Conns: 32, Duration: d}, "")
+			start: startGRPC, load: func(port int, d time.Duration, ready func()) (loadOut, error) {
+				return runLoad("load-grpc", port, load.Config{Conns: 32, Duration: d}, "", ready)
 			}},
 		{name: "pgbench", desc: "pgbench -S (select-only, simple protocol) -c8 -j2 against PostgreSQL on loopback, saturated", spansNote: both + " (a transaction is one SELECT; plus a few set-up queries per connection)",
 			needs: []string{"pgbench", "pg_isready", "setpriv"}, start: startPostgres, load: pgbenchLoad},
@@ -71,7 +73,7 @@ pid %[1]s/nginx.pid; error_log %[1]s/error.log;
 events { worker_connections 4096; }
 http { access_log off; sendfile on; keepalive_requests 1000000;
   client_body_temp_path %[1]s/b; proxy_temp_path %[1]s/p; fastcgi_temp_path %[1]s/f; uwsgi_temp_path %[1]s/u; scgi_temp_path %[1]s/s;
-  server { listen 127.0.0.1:%[2]d; root %[1]s; location = /items/1 { try_files /index.html =404; } } }
+  server { listen 127.0.0.1:%[2]d; root %[1]s; } }
 `, dir, port)
 	confPath := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
@@ -90,7 +92,8 @@ http { access_log off; sendfile on; keepalive_requests 1000000;
 
 var wrkRequests = regexp.MustCompile(`(\d+) requests in ([\d.]+)(us|ms|s|m)`)
 
-func wrkLoad(port int, d time.Duration) (loadOut, error) {
+func wrkLoad(port int, d time.Duration, ready func()) (loadOut, error) {
+	ready()
 	ctx, cancel := context.WithTimeout(context.Background(), d+60*time.Second)
 	defer cancel()
 	secs := max(1, int(d.Round(time.Second)/time.Second))
@@ -231,7 +234,8 @@ var (
 	pgbenchTPS = regexp.MustCompile(`tps = ([\d.]+) \(without initial connection time\)`)
 )
 
-func pgbenchLoad(port int, d time.Duration) (loadOut, error) {
+func pgbenchLoad(port int, d time.Duration, ready func()) (loadOut, error) {
+	ready()
 	ctx, cancel := context.WithTimeout(context.Background(), d+60*time.Second)
 	defer cancel()
 	secs := max(1, int(d.Round(time.Second)/time.Second))
