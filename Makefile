@@ -45,7 +45,7 @@ test: lint jaeger kube-apiserver
 # Go microbenchmarks, then (as root) bench/cmd/weftbench: real servers and
 # load generators without and with weft, interleaved, one table printed
 # and written to bench/results.json (see README, Performance). Knobs:
-# BENCH_DURATION=10s BENCH_ROUNDS=2 BENCH_ONLY=nginx,gohttp BENCH_JSON=...
+# BENCH_DURATION=8s BENCH_ROUNDS=2 BENCH_ONLY=nginx,gohttp BENCH_JSON=...
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $$($(GO) list ./... | grep -v /e2e)
 	$(GO) run ./bench/cmd/weftbench

@@ -5,7 +5,7 @@
 // spans exported per request) and writes it as JSON. make bench runs it
 // after the Go microbenchmarks. Root only; loopback only.
 //
-// Knobs (environment): BENCH_DURATION (each timed run, default 10s),
+// Knobs (environment): BENCH_DURATION (each timed run, default 8s),
 // BENCH_ROUNDS (baseline+traced pairs per workload, default 2),
 // BENCH_ONLY (comma-separated workload names or prefixes, e.g. nginx),
 // BENCH_IDLE (weft's idle window before each traced run, default 2s),
@@ -52,7 +52,7 @@ type options struct {
 }
 
 func parseOptions(getenv func(string) string) (options, error) {
-	o := options{duration: 10 * time.Second, idle: 2 * time.Second, rounds: 2, jsonPath: "bench/results.json", weftBin: getenv("WEFT_BIN")}
+	o := options{duration: 8 * time.Second, idle: 2 * time.Second, rounds: 2, jsonPath: "bench/results.json", weftBin: getenv("WEFT_BIN")}
 	var err error
 	if v := getenv("BENCH_DURATION"); v != "" {
 		if o.duration, err = time.ParseDuration(v); err != nil || o.duration < time.Second {

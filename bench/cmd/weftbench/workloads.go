@@ -179,6 +179,13 @@ func startPostgres(dir string) (int, func(), error) {
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
+	// The postgres user must reach its directory through the workload's
+	// and the driver's temporary directories (made 0700).
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			return 0, nil, err
+		}
+	}
 	pgdir := filepath.Join(dir, "pg")
 	if err := os.Mkdir(pgdir, 0o755); err != nil {
 		return 0, nil, err
