@@ -42,12 +42,17 @@ e2e: jaeger kube-apiserver
 test: lint jaeger kube-apiserver
 	$(GO) test -count=1 -timeout 25m ./...
 
+# Go microbenchmarks, then (as root) bench/cmd/weftbench: real servers and
+# load generators without and with weft, interleaved, one table printed
+# and written to bench/results.json (see README, Performance). Knobs:
+# BENCH_DURATION=8s BENCH_ROUNDS=2 BENCH_ONLY=nginx,gohttp BENCH_JSON=...
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $$($(GO) list ./... | grep -v /e2e)
+	$(GO) run ./bench/cmd/weftbench
 
-# What tracing costs a busy nginx (wrk on loopback, with and without weft). Root.
+# The nginx rows of make bench alone. Root.
 overhead:
-	bash e2e/overhead.sh
+	BENCH_ONLY=nginx $(GO) run ./bench/cmd/weftbench
 
 fuzz:
 	@for p in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
