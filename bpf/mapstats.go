@@ -26,7 +26,6 @@ func (t *Tracer) hashMaps() []namedMap {
 	o := &t.objs.weftMaps
 	return []namedMap{
 		{"conns", o.Conns},
-		{"inflight", o.Inflight},
 		{"procs_seen", o.ProcsSeen},
 		{"go_procs", o.GoProcs},
 		{"go_cause", o.GoCause},

@@ -61,15 +61,17 @@ func BenchmarkSyscalls(b *testing.B) {
 			if n := loadedPrograms("exit_" + sc.name); n > 0 {
 				b.Logf("%d other programs named exit_%s are loaded (another weft?): both figures include theirs", n, sc.name)
 			}
-			var untraced, traced float64
+			var untraced, traced, inBPF float64
 			for range b.N {
 				b.StopTimer()
-				tr, stop := loadForBench(b, Config{SelfPID: 1}) // pid 1 spared: this process is traced
+				// pid 1 spared: this process is traced
+				tr, stop := loadForBench(b, Config{SelfPID: 1, ProgramStats: true})
 				seen := tr.Received()
 				b.StartTimer()
 				u, t := timeSyscall(b, sc, tr)
 				b.StopTimer()
 				requireSeen(b, tr, seen+benchCalls)
+				inBPF += programNsPerRun(b, tr, sc.name)
 				stop()
 				b.StartTimer()
 				untraced += u
@@ -79,6 +81,7 @@ func BenchmarkSyscalls(b *testing.B) {
 			b.ReportMetric(untraced/n, "ns/call-untraced")
 			b.ReportMetric(traced/n, "ns/call-traced")
 			b.ReportMetric((traced-untraced)/n, "added-ns/call")
+			b.ReportMetric(inBPF/n, "bpf-ns/call")
 		})
 	}
 }
@@ -181,6 +184,33 @@ func attachPair(b *testing.B, t *Tracer, syscall string) []link.Link {
 		b.Fatalf("%d probes for %s, want entry and exit", len(ls), syscall)
 	}
 	return ls
+}
+
+// programNsPerRun returns the kernel's run time of syscall's entry and
+// exit programs per exit run (BPF statistics): the programs' own cost,
+// without the tracepoint's. It counts every process's calls made while the
+// pair was attached, not only the benchmark's.
+func programNsPerRun(b *testing.B, t *Tracer, syscall string) float64 {
+	b.Helper()
+	var ns float64
+	var runs uint64
+	for _, p := range probes {
+		if p.name != "sys_enter_"+syscall && p.name != "sys_exit_"+syscall {
+			continue
+		}
+		s, err := p.prog(&t.objs.weftPrograms).Stats()
+		if err != nil {
+			b.Fatalf("stats of %s: %v", p.name, err)
+		}
+		ns += float64(s.Runtime.Nanoseconds())
+		if p.name == "sys_exit_"+syscall {
+			runs = s.RunCount
+		}
+	}
+	if runs == 0 {
+		return 0
+	}
+	return ns / float64(runs)
 }
 
 // requireSeen fails unless tr has had at least n events (read or lost):

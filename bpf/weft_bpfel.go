@@ -22,7 +22,8 @@ type weftArgs struct {
 	Iovcnt uint32
 	Op     uint8
 	Dir    uint8
-	Pad    [6]uint8
+	Valid  uint8
+	Pad    [5]uint8
 }
 
 type weftCause struct {
@@ -246,7 +247,6 @@ const (
 	weftMapFdCause                   = "fd_cause"
 	weftMapGoCause                   = "go_cause"
 	weftMapGoProcs                   = "go_procs"
-	weftMapInflight                  = "inflight"
 	weftMapLost                      = "lost"
 	weftMapPending                   = "pending"
 	weftMapProcsSeen                 = "procs_seen"
@@ -254,6 +254,7 @@ const (
 	weftMapSslCalls                  = "ssl_calls"
 	weftMapSslFds                    = "ssl_fds"
 	weftMapSslUnmapped               = "ssl_unmapped"
+	weftMapThreadArgs                = "thread_args"
 	weftMapThreadCause               = "thread_cause"
 	weftProgEnterClose               = "enter_close"
 	weftProgEnterConnect             = "enter_connect"
@@ -418,7 +419,6 @@ type weftMapSpecs struct {
 	FdCause     *ebpf.MapSpec `ebpf:"fd_cause"`
 	GoCause     *ebpf.MapSpec `ebpf:"go_cause"`
 	GoProcs     *ebpf.MapSpec `ebpf:"go_procs"`
-	Inflight    *ebpf.MapSpec `ebpf:"inflight"`
 	Lost        *ebpf.MapSpec `ebpf:"lost"`
 	Pending     *ebpf.MapSpec `ebpf:"pending"`
 	ProcsSeen   *ebpf.MapSpec `ebpf:"procs_seen"`
@@ -426,6 +426,7 @@ type weftMapSpecs struct {
 	SslCalls    *ebpf.MapSpec `ebpf:"ssl_calls"`
 	SslFds      *ebpf.MapSpec `ebpf:"ssl_fds"`
 	SslUnmapped *ebpf.MapSpec `ebpf:"ssl_unmapped"`
+	ThreadArgs  *ebpf.MapSpec `ebpf:"thread_args"`
 	ThreadCause *ebpf.MapSpec `ebpf:"thread_cause"`
 }
 
@@ -474,7 +475,6 @@ type weftMaps struct {
 	FdCause     *ebpf.Map `ebpf:"fd_cause"`
 	GoCause     *ebpf.Map `ebpf:"go_cause"`
 	GoProcs     *ebpf.Map `ebpf:"go_procs"`
-	Inflight    *ebpf.Map `ebpf:"inflight"`
 	Lost        *ebpf.Map `ebpf:"lost"`
 	Pending     *ebpf.Map `ebpf:"pending"`
 	ProcsSeen   *ebpf.Map `ebpf:"procs_seen"`
@@ -482,6 +482,7 @@ type weftMaps struct {
 	SslCalls    *ebpf.Map `ebpf:"ssl_calls"`
 	SslFds      *ebpf.Map `ebpf:"ssl_fds"`
 	SslUnmapped *ebpf.Map `ebpf:"ssl_unmapped"`
+	ThreadArgs  *ebpf.Map `ebpf:"thread_args"`
 	ThreadCause *ebpf.Map `ebpf:"thread_cause"`
 }
 
@@ -492,7 +493,6 @@ func (m *weftMaps) Close() error {
 		m.FdCause,
 		m.GoCause,
 		m.GoProcs,
-		m.Inflight,
 		m.Lost,
 		m.Pending,
 		m.ProcsSeen,
@@ -500,6 +500,7 @@ func (m *weftMaps) Close() error {
 		m.SslCalls,
 		m.SslFds,
 		m.SslUnmapped,
+		m.ThreadArgs,
 		m.ThreadCause,
 	)
 }

@@ -101,17 +101,24 @@ struct args {
 	__u64 addr;   /* user sockaddr of the peer (sendto/recvfrom/msg_name), or 0 */
 	__s32 fd;
 	__u32 iovcnt; /* 0: buf is a plain buffer; mmsg: vlen */
-	__u8 op;
+	__u8 op;      /* enum weft_data_op, or OP_CONNECT */
 	__u8 dir;
-	__u8 _pad[6];
+	__u8 valid;   /* set by the enter, cleared by the exit */
+	__u8 _pad[5];
 };
 
+/* The stash of connect's enter (not a data op). */
+#define OP_CONNECT 0x80
+
+/* In task storage: a pointer the task already holds, so an enter is a
+ * store and an exit a load, where an LRU hash took an update and a delete
+ * (the dearest map operations) on every read and write of every fd. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct args);
-} inflight SEC(".maps");
+} thread_args SEC(".maps");
 
 /* Scratch space to assemble a data event: twice MAX_CAPTURE so that a copy
  * at any offset below MAX_CAPTURE of up to MAX_CAPTURE bytes is provably in
@@ -522,11 +529,33 @@ static __always_inline struct conn_state *lookup_conn(struct conn_key *key, stru
 
 static __always_inline void stash_addr(__s32 fd, __u64 buf, __u32 iovcnt, __u8 op, __u8 dir, __u64 addr)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	if (is_self(id))
+	if (is_self(bpf_get_current_pid_tgid()))
 		return;
-	struct args a = {.buf = buf, .ts = bpf_ktime_get_ns(), .addr = addr, .fd = fd, .iovcnt = iovcnt, .op = op, .dir = dir};
-	bpf_map_update_elem(&inflight, &id, &a, BPF_ANY);
+	struct args *a = bpf_task_storage_get(&thread_args, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!a)
+		return;
+	a->buf = buf;
+	a->ts = bpf_ktime_get_ns();
+	a->addr = addr;
+	a->fd = fd;
+	a->iovcnt = iovcnt;
+	a->op = op;
+	a->dir = dir;
+	a->valid = 1;
+}
+
+/* unstash takes what this thread's enter of op stashed: false when there
+ * is none (the enter ran before weft attached, or was skipped). */
+static __always_inline bool unstash(__u8 op, struct args *out)
+{
+	struct args *a = bpf_task_storage_get(&thread_args, bpf_get_current_task_btf(), 0, 0);
+	if (!a || !a->valid)
+		return false;
+	a->valid = 0;
+	if (a->op != op)
+		return false;
+	*out = *a;
+	return true;
 }
 
 static __always_inline void stash(__s32 fd, __u64 buf, __u32 iovcnt, __u8 op, __u8 dir)
@@ -759,16 +788,12 @@ static __always_inline bool ssl_nested(__u64 id, struct conn_key *key, struct co
 	return st->tls != 0;
 }
 
-static __always_inline void on_data_exit(long ret)
+static __always_inline void on_data_exit(long ret, __u8 op)
 {
+	struct args args;
+	if (!unstash(op, &args) || ret <= 0)
+		return;
 	__u64 id = bpf_get_current_pid_tgid();
-	struct args *a = bpf_map_lookup_elem(&inflight, &id);
-	if (!a)
-		return;
-	struct args args = *a;
-	bpf_map_delete_elem(&inflight, &id);
-	if (ret <= 0)
-		return;
 
 	struct conn_key key = {.tgid = id >> 32, .fd = args.fd};
 	struct sock *sk = NULL;
@@ -783,16 +808,12 @@ static __always_inline void on_data_exit(long ret)
 /* on_mmsg_exit sends one data event per message of sendmmsg/recvmmsg (ret
  * is the message count). Only each message's first iovec is captured:
  * datagram APIs are used with one buffer per message. */
-static __always_inline void on_mmsg_exit(long ret)
+static __always_inline void on_mmsg_exit(long ret, __u8 op)
 {
+	struct args args;
+	if (!unstash(op, &args) || ret <= 0)
+		return;
 	__u64 id = bpf_get_current_pid_tgid();
-	struct args *a = bpf_map_lookup_elem(&inflight, &id);
-	if (!a)
-		return;
-	struct args args = *a;
-	bpf_map_delete_elem(&inflight, &id);
-	if (ret <= 0)
-		return;
 
 	struct conn_key key = {.tgid = id >> 32, .fd = args.fd};
 	struct sock *sk = NULL;
@@ -912,77 +933,77 @@ int enter_sendfile(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_read")
 int exit_read(struct trace_event_raw_sys_exit *ctx)
 {
-	on_data_exit(ctx->ret);
+	on_data_exit(ctx->ret, WEFT_OP_READ);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_write")
 int exit_write(struct trace_event_raw_sys_exit *ctx)
 {
-	on_data_exit(ctx->ret);
+	on_data_exit(ctx->ret, WEFT_OP_WRITE);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_readv")
 int exit_readv(struct trace_event_raw_sys_exit *ctx)
 {
-	on_data_exit(ctx->ret);
+	on_data_exit(ctx->ret, WEFT_OP_READV);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_writev")
 int exit_writev(struct trace_event_raw_sys_exit *ctx)
 {
-	on_data_exit(ctx->ret);
+	on_data_exit(ctx->ret, WEFT_OP_WRITEV);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_recvfrom")
 int exit_recvfrom(struct trace_event_raw_sys_exit *ctx)
 {
-	on_data_exit(ctx->ret);
+	on_data_exit(ctx->ret, WEFT_OP_RECVFROM);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_sendto")
 int exit_sendto(struct trace_event_raw_sys_exit *ctx)
 {
-	on_data_exit(ctx->ret);
+	on_data_exit(ctx->ret, WEFT_OP_SENDTO);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_recvmsg")
 int exit_recvmsg(struct trace_event_raw_sys_exit *ctx)
 {
-	on_data_exit(ctx->ret);
+	on_data_exit(ctx->ret, WEFT_OP_RECVMSG);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
 int exit_sendmsg(struct trace_event_raw_sys_exit *ctx)
 {
-	on_data_exit(ctx->ret);
+	on_data_exit(ctx->ret, WEFT_OP_SENDMSG);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_recvmmsg")
 int exit_recvmmsg(struct trace_event_raw_sys_exit *ctx)
 {
-	on_mmsg_exit(ctx->ret);
+	on_mmsg_exit(ctx->ret, WEFT_OP_RECVMMSG);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_sendmmsg")
 int exit_sendmmsg(struct trace_event_raw_sys_exit *ctx)
 {
-	on_mmsg_exit(ctx->ret);
+	on_mmsg_exit(ctx->ret, WEFT_OP_SENDMMSG);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_sendfile64")
 int exit_sendfile(struct trace_event_raw_sys_exit *ctx)
 {
-	on_data_exit(ctx->ret);
+	on_data_exit(ctx->ret, WEFT_OP_SENDFILE);
 	return 0;
 }
 
@@ -991,21 +1012,18 @@ int exit_sendfile(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_connect")
 int enter_connect(struct trace_event_raw_sys_enter *ctx)
 {
-	stash(ctx->args[0], 0, 0, 0, 0);
+	stash(ctx->args[0], 0, 0, OP_CONNECT, 0);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_connect")
 int exit_connect(struct trace_event_raw_sys_exit *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct args *a = bpf_map_lookup_elem(&inflight, &id);
-	if (!a)
+	struct args a;
+	if (!unstash(OP_CONNECT, &a))
 		return 0;
-	__s32 fd = a->fd;
-	bpf_map_delete_elem(&inflight, &id);
 	if (ctx->ret == 0 || ctx->ret == -EINPROGRESS)
-		track(fd, ROLE_CLIENT);
+		track(a.fd, ROLE_CLIENT);
 	return 0;
 }
 
