@@ -47,6 +47,8 @@ type weftConnState struct {
 	Gen          uint64
 	Offset       [2]uint64
 	Sock         uint64
+	File         uint64
+	Sk           uint64
 	Proto        uint32
 	Role         uint16
 	Tls          uint16
@@ -304,6 +306,7 @@ const (
 	weftProgUretprobeSslWrite        = "uretprobe_ssl_write"
 	weftProgUretprobeSslWriteEx      = "uretprobe_ssl_write_ex"
 	weftVarCaptureSize               = "capture_size"
+	weftVarOnlyTgid                  = "only_tgid"
 	weftVarSelfTgid                  = "self_tgid"
 	weftVarUnusedCauseKind           = "unused_cause_kind"
 	weftVarUnusedConnEvent           = "unused_conn_event"
@@ -435,6 +438,7 @@ type weftMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type weftVariableSpecs struct {
 	CaptureSize         *ebpf.VariableSpec `ebpf:"capture_size"`
+	OnlyTgid            *ebpf.VariableSpec `ebpf:"only_tgid"`
 	SelfTgid            *ebpf.VariableSpec `ebpf:"self_tgid"`
 	UnusedCauseKind     *ebpf.VariableSpec `ebpf:"unused_cause_kind"`
 	UnusedConnEvent     *ebpf.VariableSpec `ebpf:"unused_conn_event"`
@@ -510,6 +514,7 @@ func (m *weftMaps) Close() error {
 // It can be passed to loadWeftObjects or ebpf.CollectionSpec.LoadAndAssign.
 type weftVariables struct {
 	CaptureSize         *ebpf.Variable `ebpf:"capture_size"`
+	OnlyTgid            *ebpf.Variable `ebpf:"only_tgid"`
 	SelfTgid            *ebpf.Variable `ebpf:"self_tgid"`
 	UnusedCauseKind     *ebpf.Variable `ebpf:"unused_cause_kind"`
 	UnusedConnEvent     *ebpf.Variable `ebpf:"unused_conn_event"`

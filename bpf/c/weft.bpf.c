@@ -36,6 +36,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by the loader before load. */
 volatile const __u32 self_tgid = 0;
+volatile const __u32 only_tgid = 0; /* benchmarks: trace this process alone */
 volatile const __u32 capture_size = 8192;
 volatile const __u32 wakeup_events = 32;
 volatile const __u64 wakeup_bytes = 1 << 20;
@@ -80,6 +81,9 @@ struct conn_state {
 	__u64 gen;
 	__u64 offset[2]; /* next byte offset per direction */
 	__u64 sock;      /* struct socket * the fd pointed at when seen */
+	__u64 file;      /* its struct file *: while fds[fd] is still this, the
+			  * fd is still this socket and no walk is needed */
+	__u64 sk;        /* its struct sock * */
 	__u32 proto;     /* enum weft_proto */
 	__u16 role;      /* enum weft_role, kept for the TLS generation */
 	__u16 tls;       /* OpenSSL seen on it: socket bytes are ciphertext */
@@ -219,9 +223,15 @@ const enum weft_proto *unused_proto __attribute__((unused));
 const enum weft_cause_kind *unused_cause_kind __attribute__((unused));
 const struct weft_stream_event *unused_stream_event __attribute__((unused));
 
+/* Casts a kernel address to a BTF type for direct (fault-safe) loads. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+/* is_self reports whether pid_tgid is a process weft does not trace: weft
+ * itself, or any but only_tgid when that is set. */
 static __always_inline bool is_self(__u64 pid_tgid)
 {
-	return (__u32)(pid_tgid >> 32) == self_tgid;
+	__u32 tgid = pid_tgid >> 32;
+	return tgid == self_tgid || (only_tgid && tgid != only_tgid);
 }
 
 static __always_inline __u64 wakeup_flags(void)
@@ -254,17 +264,29 @@ static __always_inline void output(void *ev, __u64 size)
 		count_lost();
 }
 
-/* socket_of returns the struct socket * behind fd in the current task, or
- * NULL when fd is not a socket. */
-static __always_inline struct socket *socket_of(__s32 fd)
+/* fd_file returns the struct file * at fd in the current task's table, or
+ * NULL. The task pointer is trusted BTF, so the chain to the table is
+ * direct loads; only the slot needs a helper (an array of pointers is no
+ * type the verifier walks). */
+static __always_inline struct file *fd_file(__s32 fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	if (!fdt || fd < 0 || (__u32)fd >= BPF_CORE_READ(fdt, max_fds))
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct files_struct *files = task->files;
+	if (!files)
 		return NULL;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct fdtable *fdt = files->fdt;
+	if (!fdt || fd < 0 || (__u32)fd >= fdt->max_fds)
+		return NULL;
+	struct file **fds = fdt->fd;
 	struct file *f = NULL;
-	bpf_core_read(&f, sizeof(f), &fds[fd]);
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+/* file_socket returns the struct socket * of file f, or NULL when f is not
+ * a socket. */
+static __always_inline struct socket *file_socket(struct file *f)
+{
 	if (!f)
 		return NULL;
 	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
@@ -482,7 +504,8 @@ static __always_inline void egress_cause(__u64 id, struct weft_data_event *ev, s
 /* track starts following a socket fd that connect or accept just made. */
 static __always_inline void track(__s32 fd, __u16 role)
 {
-	struct socket *sock = socket_of(fd);
+	struct file *f = fd_file(fd);
+	struct socket *sock = file_socket(f);
 	if (!sock)
 		return;
 	__u32 proto = 0;
@@ -493,7 +516,7 @@ static __always_inline void track(__s32 fd, __u16 role)
 	struct conn_state *old = bpf_map_lookup_elem(&conns, &key);
 	if (old)
 		emit_close(&key, old);
-	struct conn_state st = {.gen = bpf_ktime_get_ns(), .sock = (__u64)sock, .proto = proto, .role = role};
+	struct conn_state st = {.gen = bpf_ktime_get_ns(), .sock = (__u64)sock, .file = (__u64)f, .sk = (__u64)sk, .proto = proto, .role = role};
 	if (role == ROLE_CLIENT && current_cause(bpf_get_current_pid_tgid(), &st.connect_cause))
 		st.connect_cause.kind = CAUSE_CONNECT;
 	bpf_map_update_elem(&conns, &key, &st, BPF_ANY);
@@ -505,12 +528,23 @@ static __always_inline void track(__s32 fd, __u16 role)
  * to follow one that predates weft (role unknown). *skp gets its sock. */
 static __always_inline struct conn_state *lookup_conn(struct conn_key *key, struct sock **skp)
 {
-	struct socket *sock = socket_of(key->fd);
-	if (!sock)
+	struct file *f = fd_file(key->fd);
+	if (!f)
 		return NULL;
 	struct conn_state *st = bpf_map_lookup_elem(&conns, key);
+	/* The fd still holds the file seen last, and that file still the
+	 * socket (a freed file's memory is soon another file's): two loads. */
+	if (st && st->file == (__u64)f &&
+	    (__u64)((struct file *)bpf_rdonly_cast(f, bpf_core_type_id_kernel(struct file)))->private_data == st->sock) {
+		*skp = (struct sock *)st->sk;
+		return st;
+	}
+	struct socket *sock = file_socket(f);
+	if (!sock)
+		return NULL;
 	if (st && st->sock == (__u64)sock) {
-		*skp = BPF_CORE_READ(sock, sk);
+		st->file = (__u64)f;
+		*skp = (struct sock *)st->sk;
 		return st;
 	}
 	__u32 proto = 0;
@@ -519,7 +553,7 @@ static __always_inline struct conn_state *lookup_conn(struct conn_key *key, stru
 		return NULL;
 	if (st)
 		emit_close(key, st); /* fd reused without a close we saw */
-	struct conn_state fresh = {.gen = bpf_ktime_get_ns(), .sock = (__u64)sock, .proto = proto};
+	struct conn_state fresh = {.gen = bpf_ktime_get_ns(), .sock = (__u64)sock, .file = (__u64)f, .sk = (__u64)sk, .proto = proto};
 	bpf_map_update_elem(&conns, key, &fresh, BPF_ANY);
 	announce_process(key->tgid);
 	emit_open(key, fresh.gen, sk, ROLE_UNKNOWN, proto, 0);
