@@ -597,8 +597,10 @@ static __always_inline void stash(__s32 fd, __u64 buf, __u32 iovcnt, __u8 op, __
 	stash_addr(fd, buf, iovcnt, op, dir, 0);
 }
 
-/* copy_iov copies up to `want` bytes from an iovec array into data. */
-static __always_inline __u32 copy_iov(__u8 *data, __u64 iov_ptr, __u32 iovcnt, __u32 want)
+/* copy_iov copies up to `want` (<= cap) bytes from an iovec array into
+ * data, which has room for 2 * cap bytes: a copy at any offset below cap
+ * of up to cap bytes is then provably in bounds. cap is a power of two. */
+static __always_inline __u32 copy_iov(__u8 *data, __u64 iov_ptr, __u32 iovcnt, __u32 want, const __u32 cap)
 {
 	__u32 off = 0;
 	struct iovec *iov = (struct iovec *)iov_ptr;
@@ -612,18 +614,19 @@ static __always_inline __u32 copy_iov(__u8 *data, __u64 iov_ptr, __u32 iovcnt, _
 		__u64 n = v.iov_len;
 		if (n > want - off)
 			n = want - off;
-		if (off >= MAX_CAPTURE)
+		if (off >= cap)
 			break;
-		if (n > MAX_CAPTURE)
-			n = MAX_CAPTURE;
+		if (n > cap)
+			n = cap;
 		if (n == 0)
 			continue;
-		/* off < MAX_CAPTURE already; the mask makes the bound visible to
-		 * the verifier after the compiler reorders the checks. */
+		/* off < cap already; the mask (hidden from the compiler, which
+		 * would drop it) makes the bound visible to the verifier. */
 		__u64 at = off;
-		asm volatile("%0 &= 0x3fff" : "+r"(at)); /* MAX_CAPTURE - 1 */
+		asm volatile("" : "+r"(at));
+		at &= cap - 1;
 		asm volatile("" : "+r"(n));
-		if (n > MAX_CAPTURE)
+		if (n > cap)
 			break;
 		if (bpf_probe_read_user(&data[at], n, v.iov_base))
 			break;
@@ -662,26 +665,16 @@ static __always_inline void peer_from_sock(struct weft_data_event *ev, struct so
 		BPF_CORE_READ_INTO(&ev->peer, sk, __sk_common.skc_v6_daddr);
 }
 
-/* emit_chunk sends one data event for `len` bytes that moved through buf
- * (a plain buffer, or an iovec array when iovcnt > 0). */
-static __always_inline void emit_chunk(struct args *args, struct conn_key *key, struct conn_state *st,
-				       struct sock *sk, __u32 len, __u64 buf, __u32 iovcnt, __u64 uaddr, __u8 tls)
+/* fill_data_event writes a data event's header (all of it: ring buffer
+ * memory is not zeroed) and its cause. */
+static __always_inline void fill_data_event(struct weft_data_event *ev, struct args *args, struct conn_key *key,
+					    struct conn_state *st, struct sock *sk, __u32 len, __u64 offset,
+					    __u64 uaddr, __u8 tls)
 {
 	__u8 dir = args->dir & 1;
-	__u64 offset = tls ? __sync_fetch_and_add(&st->tls_offset[dir], (__u64)len)
-			   : __sync_fetch_and_add(&st->offset[dir], (__u64)len);
-
-	__u32 zero = 0;
-	__u32 cpu = bpf_get_smp_processor_id();
-	struct scratch *s = bpf_map_lookup_elem(&scratch_buf, &cpu);
-	if (!s)
-		s = bpf_map_lookup_elem(&scratch_buf, &zero);
-	if (!s)
-		return;
-
-	struct weft_data_event *ev = &s->hdr;
+	__u64 id = bpf_get_current_pid_tgid();
 	ev->kind = EVENT_DATA;
-	ev->tid = (__u32)bpf_get_current_pid_tgid();
+	ev->tid = (__u32)id;
 	ev->ts_enter_ns = args->ts;
 	ev->ts_exit_ns = bpf_ktime_get_ns();
 	ev->tgid = key->tgid;
@@ -689,6 +682,7 @@ static __always_inline void emit_chunk(struct args *args, struct conn_key *key, 
 	ev->gen = st->gen;
 	ev->offset = offset;
 	ev->len = len;
+	ev->captured = 0;
 	ev->dir = dir;
 	ev->op = args->op;
 	ev->proto = st->proto;
@@ -706,8 +700,8 @@ static __always_inline void emit_chunk(struct args *args, struct conn_key *key, 
 		 * TCP sequence numbers when joining the two ends. */
 		ev->seq = (__u32)offset;
 	} else if (st->proto == PROTO_TCP) {
-		struct tcp_sock *tp = (struct tcp_sock *)sk;
-		__u32 seq = dir == DIR_EGRESS ? BPF_CORE_READ(tp, write_seq) : BPF_CORE_READ(tp, copied_seq);
+		struct tcp_sock *tp = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
+		__u32 seq = dir == DIR_EGRESS ? tp->write_seq : tp->copied_seq;
 		ev->seq = seq - len;
 	} else {
 		ev->seq = 0;
@@ -717,38 +711,75 @@ static __always_inline void emit_chunk(struct args *args, struct conn_key *key, 
 			peer_from_sock(ev, sk);
 	}
 
-	__u64 id = bpf_get_current_pid_tgid();
 	if (dir == DIR_EGRESS) {
 		if (st->role != ROLE_SERVER)
 			egress_cause(id, ev, key, st);
 	} else if (st->proto == PROTO_TCP) {
 		remember_read(id, key, st, ev->ts_exit_ns);
 	}
+}
+
+/* send_data reserves a data event with room for cap payload bytes (2 * cap
+ * for an iovec array, see copy_iov), fills it and copies the payload
+ * straight from user memory into it: one copy, no scratch buffer. cap is a
+ * constant at each call site, as the reservation's size must be. */
+static __always_inline void send_data(const __u32 cap, struct args *args, struct conn_key *key, struct conn_state *st,
+				      struct sock *sk, __u32 len, __u64 offset, __u64 buf, __u32 iovcnt,
+				      __u64 uaddr, __u8 tls, __u32 want)
+{
+	struct weft_data_event *ev;
+	if (iovcnt)
+		ev = bpf_ringbuf_reserve(&events, sizeof(*ev) + 2 * cap, 0);
+	else
+		ev = bpf_ringbuf_reserve(&events, sizeof(*ev) + cap, 0);
+	if (!ev) {
+		count_lost();
+		return;
+	}
+	fill_data_event(ev, args, key, st, sk, len, offset, uaddr, tls);
+	__u8 *data = (__u8 *)(ev + 1);
+	__u32 got = 0;
+	if (want > cap)
+		want = cap;
+	if (iovcnt) {
+		got = copy_iov(data, buf, iovcnt, want, cap);
+	} else if (want > 0) {
+		__u64 w = want;
+		asm volatile("" : "+r"(w));
+		if (w <= cap && bpf_probe_read_user(data, w, (void *)buf) == 0)
+			got = w;
+	}
+	ev->captured = got;
+	bpf_ringbuf_submit(ev, wakeup_flags());
+}
+
+/* emit_chunk sends one data event for `len` bytes that moved through buf
+ * (a plain buffer, or an iovec array when iovcnt > 0), in the smallest of a
+ * few reservation sizes that holds what is captured. */
+static __always_inline void emit_chunk(struct args *args, struct conn_key *key, struct conn_state *st,
+				       struct sock *sk, __u32 len, __u64 buf, __u32 iovcnt, __u64 uaddr, __u8 tls)
+{
+	__u8 dir = args->dir & 1;
+	__u64 offset = tls ? __sync_fetch_and_add(&st->tls_offset[dir], (__u64)len)
+			   : __sync_fetch_and_add(&st->offset[dir], (__u64)len);
 
 	__u32 want = capture_size;
 	if (want > MAX_CAPTURE)
 		want = MAX_CAPTURE;
 	if (len < want)
 		want = len;
-	__u32 got = 0;
-	if (args->op == WEFT_OP_SENDFILE) {
-		got = 0;
-	} else if (iovcnt == 0) {
-		__u64 w = want;
-		asm volatile("%0 &= 0x7fff" : "+r"(w)); /* no-op: want <= MAX_CAPTURE */
-		if (w > 0 && bpf_probe_read_user(s->data, w, (void *)buf) == 0)
-			got = w;
-	} else {
-		got = copy_iov(s->data, buf, iovcnt, want);
-	}
-	__u64 n = got;
-	if (n > MAX_CAPTURE)
-		n = MAX_CAPTURE;
-	/* A no-op for n <= MAX_CAPTURE, but it is a bound the verifier sees on
-	 * the very register passed to the helper: 88 + 0x7fff fits scratch. */
-	asm volatile("%0 &= 0x7fff" : "+r"(n));
-	ev->captured = n;
-	output(s, sizeof(struct weft_data_event) + n);
+	if (args->op == WEFT_OP_SENDFILE)
+		want = 0; /* the bytes come from a file, not user memory */
+	if (want == 0)
+		send_data(0, args, key, st, sk, len, offset, buf, 0, uaddr, tls, 0);
+	else if (want <= 256)
+		send_data(256, args, key, st, sk, len, offset, buf, iovcnt, uaddr, tls, want);
+	else if (want <= 1024)
+		send_data(1024, args, key, st, sk, len, offset, buf, iovcnt, uaddr, tls, want);
+	else if (want <= 4096)
+		send_data(4096, args, key, st, sk, len, offset, buf, iovcnt, uaddr, tls, want);
+	else
+		send_data(MAX_CAPTURE, args, key, st, sk, len, offset, buf, iovcnt, uaddr, tls, want);
 }
 
 /* ---- OpenSSL ------------------------------------------------------------ */
