@@ -30,7 +30,6 @@ func (t *Tracer) hashMaps() []namedMap {
 		{"go_procs", o.GoProcs},
 		{"go_cause", o.GoCause},
 		{"fd_cause", o.FdCause},
-		{"ssl_calls", o.SslCalls},
 		{"ssl_fds", o.SslFds},
 	}
 }

@@ -84,13 +84,14 @@ type weftScratch struct {
 }
 
 type weftSslCall struct {
-	_   structs.HostLayout
-	Ssl uint64
-	Buf uint64
-	Out uint64
-	Ts  uint64
-	Dir uint8
-	Pad [7]uint8
+	_     structs.HostLayout
+	Ssl   uint64
+	Buf   uint64
+	Out   uint64
+	Ts    uint64
+	Dir   uint8
+	Valid uint8
+	Pad   [6]uint8
 }
 
 type weftSslKey struct {

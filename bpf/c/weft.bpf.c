@@ -791,13 +791,17 @@ struct ssl_call {
 	__u64 out; /* size_t * of the _ex variants, else 0 */
 	__u64 ts;
 	__u8 dir;
-	__u8 _pad[7];
+	__u8 valid; /* set by the uprobe, cleared by the uretprobe */
+	__u8 _pad[6];
 };
 
+/* Per thread, in task storage: every socket syscall's exit asks whether
+ * it runs inside an SSL call, and a task storage load is cheaper than a
+ * hash lookup. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct ssl_call);
 } ssl_calls SEC(".maps");
 
@@ -841,10 +845,9 @@ static __always_inline void mark_tls(struct conn_key *key, struct conn_state *st
  * SSL_write on the same thread; if so it ties the SSL* to the fd. */
 static __always_inline bool ssl_nested(__u64 id, struct conn_key *key, struct conn_state *st, struct sock *sk)
 {
-	struct ssl_call *c = bpf_map_lookup_elem(&ssl_calls, &id);
-	if (!c) {
+	struct ssl_call *c = bpf_task_storage_get(&ssl_calls, bpf_get_current_task_btf(), 0, 0);
+	if (!c || !c->valid)
 		return st->tls != 0;
-	}
 	struct ssl_key k = {.ssl = c->ssl, .tgid = key->tgid};
 	__s32 fd = key->fd;
 	bpf_map_update_elem(&ssl_fds, &k, &fd, BPF_ANY);
@@ -1308,25 +1311,26 @@ static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 dir, bool ex)
 	__u64 id = bpf_get_current_pid_tgid();
 	if (is_self(id))
 		return 0;
-	struct ssl_call c = {
-		.ssl = PT_REGS_PARM1(ctx),
-		.buf = PT_REGS_PARM2(ctx),
-		.out = ex ? PT_REGS_PARM4(ctx) : 0,
-		.ts = bpf_ktime_get_ns(),
-		.dir = dir,
-	};
-	bpf_map_update_elem(&ssl_calls, &id, &c, BPF_ANY);
+	struct ssl_call *c = bpf_task_storage_get(&ssl_calls, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!c)
+		return 0;
+	c->ssl = PT_REGS_PARM1(ctx);
+	c->buf = PT_REGS_PARM2(ctx);
+	c->out = ex ? PT_REGS_PARM4(ctx) : 0;
+	c->ts = bpf_ktime_get_ns();
+	c->dir = dir;
+	c->valid = 1;
 	return 0;
 }
 
 static __always_inline int ssl_exit(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct ssl_call *p = bpf_map_lookup_elem(&ssl_calls, &id);
-	if (!p)
+	struct ssl_call *p = bpf_task_storage_get(&ssl_calls, bpf_get_current_task_btf(), 0, 0);
+	if (!p || !p->valid)
 		return 0;
 	struct ssl_call c = *p;
-	bpf_map_delete_elem(&ssl_calls, &id);
+	p->valid = 0;
 
 	/* SSL_read/SSL_write return int: take the low 32 bits only, or -1
 	 * (WANT_READ on a non-blocking socket) reads as 4294967295. */
