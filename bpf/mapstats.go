@@ -26,13 +26,11 @@ func (t *Tracer) hashMaps() []namedMap {
 	o := &t.objs.weftMaps
 	return []namedMap{
 		{"conns", o.Conns},
-		{"inflight", o.Inflight},
 		{"procs_seen", o.ProcsSeen},
 		{"go_procs", o.GoProcs},
 		{"py_procs", o.PyProcs},
 		{"go_cause", o.GoCause},
 		{"fd_cause", o.FdCause},
-		{"ssl_calls", o.SslCalls},
 		{"ssl_fds", o.SslFds},
 	}
 }

@@ -88,7 +88,7 @@ func (t *Tracer) RegisterMetrics(m metric.Meter) error {
 		return err
 	}
 	entries, err := m.Int64ObservableGauge("weft_bpf_map_entries",
-		metric.WithDescription("Entries in each kernel hash map, counted at most every 10 s. The LRU maps (conns, inflight, procs_seen, go_cause, fd_cause, ssl_calls, ssl_fds) evict their oldest entries without a word when full: entries at weft_bpf_map_max_entries means some were."))
+		metric.WithDescription("Entries in each kernel hash map, counted at most every 10 s. The LRU maps (conns, procs_seen, go_cause, fd_cause, ssl_fds) evict their oldest entries without a word when full: entries at weft_bpf_map_max_entries means some were."))
 	if err != nil {
 		return err
 	}

@@ -42,7 +42,9 @@ var benchSyscalls = []benchSyscall{
 // BenchmarkSyscalls reports, per syscall, ns/call-untraced (none of weft's
 // tracepoint programs attached), ns/call-traced (the syscall's entry and
 // exit programs attached, tracing the benchmark's own sockets) and
-// added-ns/call, the difference. The tracer is loaded once; the syscall's
+// added-ns/call, the difference, and bpf-ns/call, the programs' own run
+// time per call by the kernel's BPF statistics (steadier on a busy
+// machine than the wall-clock difference). The tracer is loaded once; the syscall's
 // two programs are attached and detached between rounds, so the two
 // figures alternate on the same connection and a drift in the machine's
 // speed (a shared VM) moves both. Only the calls are
@@ -61,15 +63,17 @@ func BenchmarkSyscalls(b *testing.B) {
 			if n := loadedPrograms("exit_" + sc.name); n > 0 {
 				b.Logf("%d other programs named exit_%s are loaded (another weft?): both figures include theirs", n, sc.name)
 			}
-			var untraced, traced float64
+			var untraced, traced, inBPF float64
 			for range b.N {
 				b.StopTimer()
-				tr, stop := loadForBench(b, Config{SelfPID: 1}) // pid 1 spared: this process is traced
+				// This process alone is traced (pid 1 is spared instead of it).
+				tr, stop := loadForBench(b, Config{SelfPID: 1, OnlyPID: os.Getpid(), ProgramStats: true})
 				seen := tr.Received()
 				b.StartTimer()
 				u, t := timeSyscall(b, sc, tr)
 				b.StopTimer()
 				requireSeen(b, tr, seen+benchCalls)
+				inBPF += programNsPerCall(b, tr, sc.name)
 				stop()
 				b.StartTimer()
 				untraced += u
@@ -79,6 +83,7 @@ func BenchmarkSyscalls(b *testing.B) {
 			b.ReportMetric(untraced/n, "ns/call-untraced")
 			b.ReportMetric(traced/n, "ns/call-traced")
 			b.ReportMetric((traced-untraced)/n, "added-ns/call")
+			b.ReportMetric(inBPF/n, "bpf-ns/call")
 		})
 	}
 }
@@ -181,6 +186,26 @@ func attachPair(b *testing.B, t *Tracer, syscall string) []link.Link {
 		b.Fatalf("%d probes for %s, want entry and exit", len(ls), syscall)
 	}
 	return ls
+}
+
+// programNsPerCall returns the kernel's run time of syscall's entry and
+// exit programs (BPF statistics) per traced call of the benchmark: the
+// programs' own cost, without the tracepoints'. Other processes' calls
+// made while the pair was attached add their early outs (OnlyPID) to it.
+func programNsPerCall(b *testing.B, t *Tracer, syscall string) float64 {
+	b.Helper()
+	var ns float64
+	for _, p := range probes {
+		if p.name != "sys_enter_"+syscall && p.name != "sys_exit_"+syscall {
+			continue
+		}
+		s, err := p.prog(&t.objs.weftPrograms).Stats()
+		if err != nil {
+			b.Fatalf("stats of %s: %v", p.name, err)
+		}
+		ns += float64(s.Runtime.Nanoseconds())
+	}
+	return ns / benchCalls
 }
 
 // requireSeen fails unless tr has had at least n events (read or lost):

@@ -35,6 +35,9 @@ type Config struct {
 	PollInterval time.Duration
 	// SelfPID is never traced (weft's own pid by default).
 	SelfPID int
+	// OnlyPID, when set, is the one process traced: benchmarks use it so
+	// that other processes' syscalls do not run the full programs.
+	OnlyPID int
 	// NoGoClientHook leaves net/http's client hand-off unhooked: no uprobe
 	// trap per Go client request, and Go calls made through net/http's
 	// Transport are then attributed only by the time rules.
@@ -138,6 +141,7 @@ func Load(cfg Config, log *slog.Logger) (*Tracer, error) {
 	spec.Maps["scratch_buf"].MaxEntries = uint32(ncpu)
 	for name, v := range map[string]any{
 		"self_tgid":     uint32(cfg.SelfPID),
+		"only_tgid":     uint32(cfg.OnlyPID),
 		"capture_size":  uint32(cfg.CaptureSize),
 		"wakeup_events": uint32(cfg.WakeupEvents),
 		"wakeup_bytes":  uint64(cfg.WakeupBytes),

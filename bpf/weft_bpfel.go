@@ -22,7 +22,8 @@ type weftArgs struct {
 	Iovcnt uint32
 	Op     uint8
 	Dir    uint8
-	Pad    [6]uint8
+	Valid  uint8
+	Pad    [5]uint8
 }
 
 type weftCause struct {
@@ -46,6 +47,8 @@ type weftConnState struct {
 	Gen          uint64
 	Offset       [2]uint64
 	Sock         uint64
+	File         uint64
+	Sk           uint64
 	Proto        uint32
 	Role         uint16
 	Tls          uint16
@@ -102,13 +105,14 @@ type weftScratch struct {
 }
 
 type weftSslCall struct {
-	_   structs.HostLayout
-	Ssl uint64
-	Buf uint64
-	Out uint64
-	Ts  uint64
-	Dir uint8
-	Pad [7]uint8
+	_     structs.HostLayout
+	Ssl   uint64
+	Buf   uint64
+	Out   uint64
+	Ts    uint64
+	Dir   uint8
+	Valid uint8
+	Pad   [6]uint8
 }
 
 type weftSslKey struct {
@@ -269,7 +273,6 @@ const (
 	weftMapFdCause                   = "fd_cause"
 	weftMapGoCause                   = "go_cause"
 	weftMapGoProcs                   = "go_procs"
-	weftMapInflight                  = "inflight"
 	weftMapLost                      = "lost"
 	weftMapPending                   = "pending"
 	weftMapProcsSeen                 = "procs_seen"
@@ -279,6 +282,7 @@ const (
 	weftMapSslCalls                  = "ssl_calls"
 	weftMapSslFds                    = "ssl_fds"
 	weftMapSslUnmapped               = "ssl_unmapped"
+	weftMapThreadArgs                = "thread_args"
 	weftMapThreadCause               = "thread_cause"
 	weftProgEnterClose               = "enter_close"
 	weftProgEnterConnect             = "enter_connect"
@@ -328,6 +332,7 @@ const (
 	weftProgUretprobeSslWrite        = "uretprobe_ssl_write"
 	weftProgUretprobeSslWriteEx      = "uretprobe_ssl_write_ex"
 	weftVarCaptureSize               = "capture_size"
+	weftVarOnlyTgid                  = "only_tgid"
 	weftVarSelfTgid                  = "self_tgid"
 	weftVarUnusedCauseKind           = "unused_cause_kind"
 	weftVarUnusedConnEvent           = "unused_conn_event"
@@ -443,7 +448,6 @@ type weftMapSpecs struct {
 	FdCause     *ebpf.MapSpec `ebpf:"fd_cause"`
 	GoCause     *ebpf.MapSpec `ebpf:"go_cause"`
 	GoProcs     *ebpf.MapSpec `ebpf:"go_procs"`
-	Inflight    *ebpf.MapSpec `ebpf:"inflight"`
 	Lost        *ebpf.MapSpec `ebpf:"lost"`
 	Pending     *ebpf.MapSpec `ebpf:"pending"`
 	ProcsSeen   *ebpf.MapSpec `ebpf:"procs_seen"`
@@ -453,6 +457,7 @@ type weftMapSpecs struct {
 	SslCalls    *ebpf.MapSpec `ebpf:"ssl_calls"`
 	SslFds      *ebpf.MapSpec `ebpf:"ssl_fds"`
 	SslUnmapped *ebpf.MapSpec `ebpf:"ssl_unmapped"`
+	ThreadArgs  *ebpf.MapSpec `ebpf:"thread_args"`
 	ThreadCause *ebpf.MapSpec `ebpf:"thread_cause"`
 }
 
@@ -461,6 +466,7 @@ type weftMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type weftVariableSpecs struct {
 	CaptureSize         *ebpf.VariableSpec `ebpf:"capture_size"`
+	OnlyTgid            *ebpf.VariableSpec `ebpf:"only_tgid"`
 	SelfTgid            *ebpf.VariableSpec `ebpf:"self_tgid"`
 	UnusedCauseKind     *ebpf.VariableSpec `ebpf:"unused_cause_kind"`
 	UnusedConnEvent     *ebpf.VariableSpec `ebpf:"unused_conn_event"`
@@ -501,7 +507,6 @@ type weftMaps struct {
 	FdCause     *ebpf.Map `ebpf:"fd_cause"`
 	GoCause     *ebpf.Map `ebpf:"go_cause"`
 	GoProcs     *ebpf.Map `ebpf:"go_procs"`
-	Inflight    *ebpf.Map `ebpf:"inflight"`
 	Lost        *ebpf.Map `ebpf:"lost"`
 	Pending     *ebpf.Map `ebpf:"pending"`
 	ProcsSeen   *ebpf.Map `ebpf:"procs_seen"`
@@ -511,6 +516,7 @@ type weftMaps struct {
 	SslCalls    *ebpf.Map `ebpf:"ssl_calls"`
 	SslFds      *ebpf.Map `ebpf:"ssl_fds"`
 	SslUnmapped *ebpf.Map `ebpf:"ssl_unmapped"`
+	ThreadArgs  *ebpf.Map `ebpf:"thread_args"`
 	ThreadCause *ebpf.Map `ebpf:"thread_cause"`
 }
 
@@ -521,7 +527,6 @@ func (m *weftMaps) Close() error {
 		m.FdCause,
 		m.GoCause,
 		m.GoProcs,
-		m.Inflight,
 		m.Lost,
 		m.Pending,
 		m.ProcsSeen,
@@ -531,6 +536,7 @@ func (m *weftMaps) Close() error {
 		m.SslCalls,
 		m.SslFds,
 		m.SslUnmapped,
+		m.ThreadArgs,
 		m.ThreadCause,
 	)
 }
@@ -540,6 +546,7 @@ func (m *weftMaps) Close() error {
 // It can be passed to loadWeftObjects or ebpf.CollectionSpec.LoadAndAssign.
 type weftVariables struct {
 	CaptureSize         *ebpf.Variable `ebpf:"capture_size"`
+	OnlyTgid            *ebpf.Variable `ebpf:"only_tgid"`
 	SelfTgid            *ebpf.Variable `ebpf:"self_tgid"`
 	UnusedCauseKind     *ebpf.Variable `ebpf:"unused_cause_kind"`
 	UnusedConnEvent     *ebpf.Variable `ebpf:"unused_conn_event"`

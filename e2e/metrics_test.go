@@ -97,7 +97,7 @@ func TestMetricsMapEntries(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		for _, m := range []string{"conns", "inflight", "procs_seen", "go_procs", "go_cause", "fd_cause", "ssl_calls", "ssl_fds"} {
+		for _, m := range []string{"conns", "procs_seen", "go_procs", "go_cause", "fd_cause", "ssl_fds"} {
 			n, ok1 := gauge(families, "weft_bpf_map_entries", m)
 			capacity, ok2 := gauge(families, "weft_bpf_map_max_entries", m)
 			if !ok1 || !ok2 || capacity <= 0 || n > capacity {

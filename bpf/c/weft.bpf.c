@@ -36,6 +36,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by the loader before load. */
 volatile const __u32 self_tgid = 0;
+volatile const __u32 only_tgid = 0; /* benchmarks: trace this process alone */
 volatile const __u32 capture_size = 8192;
 volatile const __u32 wakeup_events = 32;
 volatile const __u64 wakeup_bytes = 1 << 20;
@@ -80,6 +81,9 @@ struct conn_state {
 	__u64 gen;
 	__u64 offset[2]; /* next byte offset per direction */
 	__u64 sock;      /* struct socket * the fd pointed at when seen */
+	__u64 file;      /* its struct file *: while fds[fd] is still this, the
+			  * fd is still this socket and no walk is needed */
+	__u64 sk;        /* its struct sock * */
 	__u32 proto;     /* enum weft_proto */
 	__u16 role;      /* enum weft_role, kept for the TLS generation */
 	__u16 tls;       /* OpenSSL seen on it: socket bytes are ciphertext */
@@ -101,17 +105,24 @@ struct args {
 	__u64 addr;   /* user sockaddr of the peer (sendto/recvfrom/msg_name), or 0 */
 	__s32 fd;
 	__u32 iovcnt; /* 0: buf is a plain buffer; mmsg: vlen */
-	__u8 op;
+	__u8 op;      /* enum weft_data_op, or OP_CONNECT */
 	__u8 dir;
-	__u8 _pad[6];
+	__u8 valid;   /* set by the enter, cleared by the exit */
+	__u8 _pad[5];
 };
 
+/* The stash of connect's enter (not a data op). */
+#define OP_CONNECT 0x80
+
+/* In task storage: a pointer the task already holds, so an enter is a
+ * store and an exit a load, where an LRU hash took an update and a delete
+ * (the dearest map operations) on every read and write of every fd. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct args);
-} inflight SEC(".maps");
+} thread_args SEC(".maps");
 
 /* Scratch space to assemble a data event: twice MAX_CAPTURE so that a copy
  * at any offset below MAX_CAPTURE of up to MAX_CAPTURE bytes is provably in
@@ -251,9 +262,15 @@ const enum weft_proto *unused_proto __attribute__((unused));
 const enum weft_cause_kind *unused_cause_kind __attribute__((unused));
 const struct weft_stream_event *unused_stream_event __attribute__((unused));
 
+/* Casts a kernel address to a BTF type for direct (fault-safe) loads. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+/* is_self reports whether pid_tgid is a process weft does not trace: weft
+ * itself, or any but only_tgid when that is set. */
 static __always_inline bool is_self(__u64 pid_tgid)
 {
-	return (__u32)(pid_tgid >> 32) == self_tgid;
+	__u32 tgid = pid_tgid >> 32;
+	return tgid == self_tgid || (only_tgid && tgid != only_tgid);
 }
 
 static __always_inline __u64 wakeup_flags(void)
@@ -286,23 +303,37 @@ static __always_inline void output(void *ev, __u64 size)
 		count_lost();
 }
 
-/* socket_of returns the struct socket * behind fd in the current task, or
- * NULL when fd is not a socket. */
-static __always_inline struct socket *socket_of(__s32 fd)
+/* fd_file returns the struct file * at fd in the current task's table, or
+ * NULL. The task pointer is trusted BTF, so the chain to the table is
+ * direct loads; only the slot needs a helper (an array of pointers is no
+ * type the verifier walks). */
+static __always_inline struct file *fd_file(__s32 fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	if (!fdt || fd < 0 || (__u32)fd >= BPF_CORE_READ(fdt, max_fds))
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct files_struct *files = task->files;
+	if (!files)
 		return NULL;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct fdtable *fdt = files->fdt;
+	if (!fdt || fd < 0 || (__u32)fd >= fdt->max_fds)
+		return NULL;
+	struct file **fds = fdt->fd;
 	struct file *f = NULL;
-	bpf_core_read(&f, sizeof(f), &fds[fd]);
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+/* file_socket returns the struct socket * of file f, or NULL when f is not
+ * a socket. */
+static __always_inline struct socket *file_socket(struct file *f)
+{
 	if (!f)
 		return NULL;
-	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+	/* Direct loads: an exit on a file or pipe ends here, cheaply. */
+	struct file *file = bpf_rdonly_cast(f, bpf_core_type_id_kernel(struct file));
+	umode_t mode = file->f_inode->i_mode;
 	if ((mode & S_IFMT) != S_IFSOCK)
 		return NULL;
-	return BPF_CORE_READ(f, private_data);
+	return file->private_data;
 }
 
 /* inet_sock_of returns the sock of a TCP stream or UDP datagram socket over
@@ -597,7 +628,8 @@ static __always_inline void task_cause(__u32 tgid, struct weft_data_event *ev)
 /* track starts following a socket fd that connect or accept just made. */
 static __always_inline void track(__s32 fd, __u16 role)
 {
-	struct socket *sock = socket_of(fd);
+	struct file *f = fd_file(fd);
+	struct socket *sock = file_socket(f);
 	if (!sock)
 		return;
 	__u32 proto = 0;
@@ -608,7 +640,7 @@ static __always_inline void track(__s32 fd, __u16 role)
 	struct conn_state *old = bpf_map_lookup_elem(&conns, &key);
 	if (old)
 		emit_close(&key, old);
-	struct conn_state st = {.gen = bpf_ktime_get_ns(), .sock = (__u64)sock, .proto = proto, .role = role};
+	struct conn_state st = {.gen = bpf_ktime_get_ns(), .sock = (__u64)sock, .file = (__u64)f, .sk = (__u64)sk, .proto = proto, .role = role};
 	if (role == ROLE_CLIENT && current_cause(bpf_get_current_pid_tgid(), &st.connect_cause))
 		st.connect_cause.kind = CAUSE_CONNECT;
 	bpf_map_update_elem(&conns, &key, &st, BPF_ANY);
@@ -620,12 +652,23 @@ static __always_inline void track(__s32 fd, __u16 role)
  * to follow one that predates weft (role unknown). *skp gets its sock. */
 static __always_inline struct conn_state *lookup_conn(struct conn_key *key, struct sock **skp)
 {
-	struct socket *sock = socket_of(key->fd);
-	if (!sock)
+	struct file *f = fd_file(key->fd);
+	if (!f)
 		return NULL;
 	struct conn_state *st = bpf_map_lookup_elem(&conns, key);
+	/* The fd still holds the file seen last, and that file still the
+	 * socket (a freed file's memory is soon another file's): two loads. */
+	if (st && st->file == (__u64)f &&
+	    (__u64)((struct file *)bpf_rdonly_cast(f, bpf_core_type_id_kernel(struct file)))->private_data == st->sock) {
+		*skp = (struct sock *)st->sk;
+		return st;
+	}
+	struct socket *sock = file_socket(f);
+	if (!sock)
+		return NULL;
 	if (st && st->sock == (__u64)sock) {
-		*skp = BPF_CORE_READ(sock, sk);
+		st->file = (__u64)f;
+		*skp = (struct sock *)st->sk;
 		return st;
 	}
 	__u32 proto = 0;
@@ -634,7 +677,7 @@ static __always_inline struct conn_state *lookup_conn(struct conn_key *key, stru
 		return NULL;
 	if (st)
 		emit_close(key, st); /* fd reused without a close we saw */
-	struct conn_state fresh = {.gen = bpf_ktime_get_ns(), .sock = (__u64)sock, .proto = proto};
+	struct conn_state fresh = {.gen = bpf_ktime_get_ns(), .sock = (__u64)sock, .file = (__u64)f, .sk = (__u64)sk, .proto = proto};
 	bpf_map_update_elem(&conns, key, &fresh, BPF_ANY);
 	announce_process(key->tgid);
 	emit_open(key, fresh.gen, sk, ROLE_UNKNOWN, proto, 0);
@@ -644,11 +687,33 @@ static __always_inline struct conn_state *lookup_conn(struct conn_key *key, stru
 
 static __always_inline void stash_addr(__s32 fd, __u64 buf, __u32 iovcnt, __u8 op, __u8 dir, __u64 addr)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	if (is_self(id))
+	if (is_self(bpf_get_current_pid_tgid()))
 		return;
-	struct args a = {.buf = buf, .ts = bpf_ktime_get_ns(), .addr = addr, .fd = fd, .iovcnt = iovcnt, .op = op, .dir = dir};
-	bpf_map_update_elem(&inflight, &id, &a, BPF_ANY);
+	struct args *a = bpf_task_storage_get(&thread_args, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!a)
+		return;
+	a->buf = buf;
+	a->ts = bpf_ktime_get_ns();
+	a->addr = addr;
+	a->fd = fd;
+	a->iovcnt = iovcnt;
+	a->op = op;
+	a->dir = dir;
+	a->valid = 1;
+}
+
+/* unstash takes what this thread's enter of op stashed: false when there
+ * is none (the enter ran before weft attached, or was skipped). */
+static __always_inline bool unstash(__u8 op, struct args *out)
+{
+	struct args *a = bpf_task_storage_get(&thread_args, bpf_get_current_task_btf(), 0, 0);
+	if (!a || !a->valid)
+		return false;
+	a->valid = 0;
+	if (a->op != op)
+		return false;
+	*out = *a;
+	return true;
 }
 
 static __always_inline void stash(__s32 fd, __u64 buf, __u32 iovcnt, __u8 op, __u8 dir)
@@ -656,8 +721,10 @@ static __always_inline void stash(__s32 fd, __u64 buf, __u32 iovcnt, __u8 op, __
 	stash_addr(fd, buf, iovcnt, op, dir, 0);
 }
 
-/* copy_iov copies up to `want` bytes from an iovec array into data. */
-static __always_inline __u32 copy_iov(__u8 *data, __u64 iov_ptr, __u32 iovcnt, __u32 want)
+/* copy_iov copies up to `want` (<= cap) bytes from an iovec array into
+ * data, which has room for 2 * cap bytes: a copy at any offset below cap
+ * of up to cap bytes is then provably in bounds. cap is a power of two. */
+static __always_inline __u32 copy_iov(__u8 *data, __u64 iov_ptr, __u32 iovcnt, __u32 want, const __u32 cap)
 {
 	__u32 off = 0;
 	struct iovec *iov = (struct iovec *)iov_ptr;
@@ -671,18 +738,19 @@ static __always_inline __u32 copy_iov(__u8 *data, __u64 iov_ptr, __u32 iovcnt, _
 		__u64 n = v.iov_len;
 		if (n > want - off)
 			n = want - off;
-		if (off >= MAX_CAPTURE)
+		if (off >= cap)
 			break;
-		if (n > MAX_CAPTURE)
-			n = MAX_CAPTURE;
+		if (n > cap)
+			n = cap;
 		if (n == 0)
 			continue;
-		/* off < MAX_CAPTURE already; the mask makes the bound visible to
-		 * the verifier after the compiler reorders the checks. */
+		/* off < cap already; the mask (hidden from the compiler, which
+		 * would drop it) makes the bound visible to the verifier. */
 		__u64 at = off;
-		asm volatile("%0 &= 0x3fff" : "+r"(at)); /* MAX_CAPTURE - 1 */
+		asm volatile("" : "+r"(at));
+		at &= cap - 1;
 		asm volatile("" : "+r"(n));
-		if (n > MAX_CAPTURE)
+		if (n > cap)
 			break;
 		if (bpf_probe_read_user(&data[at], n, v.iov_base))
 			break;
@@ -721,26 +789,16 @@ static __always_inline void peer_from_sock(struct weft_data_event *ev, struct so
 		BPF_CORE_READ_INTO(&ev->peer, sk, __sk_common.skc_v6_daddr);
 }
 
-/* emit_chunk sends one data event for `len` bytes that moved through buf
- * (a plain buffer, or an iovec array when iovcnt > 0). */
-static __always_inline void emit_chunk(struct args *args, struct conn_key *key, struct conn_state *st,
-				       struct sock *sk, __u32 len, __u64 buf, __u32 iovcnt, __u64 uaddr, __u8 tls)
+/* fill_data_event writes a data event's header (all of it: ring buffer
+ * memory is not zeroed) and its cause. */
+static __always_inline void fill_data_event(struct weft_data_event *ev, struct args *args, struct conn_key *key,
+					    struct conn_state *st, struct sock *sk, __u32 len, __u64 offset,
+					    __u64 uaddr, __u8 tls)
 {
 	__u8 dir = args->dir & 1;
-	__u64 offset = tls ? __sync_fetch_and_add(&st->tls_offset[dir], (__u64)len)
-			   : __sync_fetch_and_add(&st->offset[dir], (__u64)len);
-
-	__u32 zero = 0;
-	__u32 cpu = bpf_get_smp_processor_id();
-	struct scratch *s = bpf_map_lookup_elem(&scratch_buf, &cpu);
-	if (!s)
-		s = bpf_map_lookup_elem(&scratch_buf, &zero);
-	if (!s)
-		return;
-
-	struct weft_data_event *ev = &s->hdr;
+	__u64 id = bpf_get_current_pid_tgid();
 	ev->kind = EVENT_DATA;
-	ev->tid = (__u32)bpf_get_current_pid_tgid();
+	ev->tid = (__u32)id;
 	ev->ts_enter_ns = args->ts;
 	ev->ts_exit_ns = bpf_ktime_get_ns();
 	ev->tgid = key->tgid;
@@ -748,6 +806,7 @@ static __always_inline void emit_chunk(struct args *args, struct conn_key *key, 
 	ev->gen = st->gen;
 	ev->offset = offset;
 	ev->len = len;
+	ev->captured = 0;
 	ev->dir = dir;
 	ev->op = args->op;
 	ev->proto = st->proto;
@@ -766,8 +825,8 @@ static __always_inline void emit_chunk(struct args *args, struct conn_key *key, 
 		 * TCP sequence numbers when joining the two ends. */
 		ev->seq = (__u32)offset;
 	} else if (st->proto == PROTO_TCP) {
-		struct tcp_sock *tp = (struct tcp_sock *)sk;
-		__u32 seq = dir == DIR_EGRESS ? BPF_CORE_READ(tp, write_seq) : BPF_CORE_READ(tp, copied_seq);
+		struct tcp_sock *tp = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
+		__u32 seq = dir == DIR_EGRESS ? tp->write_seq : tp->copied_seq;
 		ev->seq = seq - len;
 	} else {
 		ev->seq = 0;
@@ -777,7 +836,6 @@ static __always_inline void emit_chunk(struct args *args, struct conn_key *key, 
 			peer_from_sock(ev, sk);
 	}
 
-	__u64 id = bpf_get_current_pid_tgid();
 	if (dir == DIR_EGRESS) {
 		if (st->role != ROLE_SERVER)
 			egress_cause(id, ev, key, st);
@@ -786,31 +844,69 @@ static __always_inline void emit_chunk(struct args *args, struct conn_key *key, 
 	} else if (st->proto == PROTO_TCP) {
 		remember_read(id, key, st, ev->ts_exit_ns);
 	}
+}
+
+/* send_data reserves a data event with room for cap payload bytes (2 * cap
+ * for an iovec array, see copy_iov), fills it and copies the payload
+ * straight from user memory into it: one copy, no scratch buffer. cap is a
+ * constant at each call site, as the reservation's size must be. */
+static __always_inline void send_data(const __u32 cap, struct args *args, struct conn_key *key, struct conn_state *st,
+				      struct sock *sk, __u32 len, __u64 offset, __u64 buf, __u32 iovcnt,
+				      __u64 uaddr, __u8 tls, __u32 want)
+{
+	struct weft_data_event *ev;
+	if (iovcnt)
+		ev = bpf_ringbuf_reserve(&events, sizeof(*ev) + 2 * cap, 0);
+	else
+		ev = bpf_ringbuf_reserve(&events, sizeof(*ev) + cap, 0);
+	if (!ev) {
+		count_lost();
+		return;
+	}
+	fill_data_event(ev, args, key, st, sk, len, offset, uaddr, tls);
+	__u8 *data = (__u8 *)(ev + 1);
+	__u32 got = 0;
+	if (want > cap)
+		want = cap;
+	if (iovcnt) {
+		got = copy_iov(data, buf, iovcnt, want, cap);
+	} else if (want > 0) {
+		__u64 w = want;
+		asm volatile("" : "+r"(w));
+		if (w <= cap && bpf_probe_read_user(data, w, (void *)buf) == 0)
+			got = w;
+	}
+	ev->captured = got;
+	bpf_ringbuf_submit(ev, wakeup_flags());
+}
+
+/* emit_chunk sends one data event for `len` bytes that moved through buf
+ * (a plain buffer, or an iovec array when iovcnt > 0), in the smallest of a
+ * few reservation sizes that holds what is captured. */
+static __always_inline void emit_chunk(struct args *args, struct conn_key *key, struct conn_state *st,
+				       struct sock *sk, __u32 len, __u64 buf, __u32 iovcnt, __u64 uaddr, __u8 tls)
+{
+	__u8 dir = args->dir & 1;
+	__u64 offset = tls ? __sync_fetch_and_add(&st->tls_offset[dir], (__u64)len)
+			   : __sync_fetch_and_add(&st->offset[dir], (__u64)len);
 
 	__u32 want = capture_size;
 	if (want > MAX_CAPTURE)
 		want = MAX_CAPTURE;
 	if (len < want)
 		want = len;
-	__u32 got = 0;
-	if (args->op == WEFT_OP_SENDFILE) {
-		got = 0;
-	} else if (iovcnt == 0) {
-		__u64 w = want;
-		asm volatile("%0 &= 0x7fff" : "+r"(w)); /* no-op: want <= MAX_CAPTURE */
-		if (w > 0 && bpf_probe_read_user(s->data, w, (void *)buf) == 0)
-			got = w;
-	} else {
-		got = copy_iov(s->data, buf, iovcnt, want);
-	}
-	__u64 n = got;
-	if (n > MAX_CAPTURE)
-		n = MAX_CAPTURE;
-	/* A no-op for n <= MAX_CAPTURE, but it is a bound the verifier sees on
-	 * the very register passed to the helper: 88 + 0x7fff fits scratch. */
-	asm volatile("%0 &= 0x7fff" : "+r"(n));
-	ev->captured = n;
-	output(s, sizeof(struct weft_data_event) + n);
+	if (args->op == WEFT_OP_SENDFILE)
+		want = 0; /* the bytes come from a file, not user memory */
+	if (want == 0)
+		send_data(0, args, key, st, sk, len, offset, buf, 0, uaddr, tls, 0);
+	else if (want <= 256)
+		send_data(256, args, key, st, sk, len, offset, buf, iovcnt, uaddr, tls, want);
+	else if (want <= 1024)
+		send_data(1024, args, key, st, sk, len, offset, buf, iovcnt, uaddr, tls, want);
+	else if (want <= 4096)
+		send_data(4096, args, key, st, sk, len, offset, buf, iovcnt, uaddr, tls, want);
+	else
+		send_data(MAX_CAPTURE, args, key, st, sk, len, offset, buf, iovcnt, uaddr, tls, want);
 }
 
 /* ---- OpenSSL ------------------------------------------------------------ */
@@ -822,13 +918,17 @@ struct ssl_call {
 	__u64 out; /* size_t * of the _ex variants, else 0 */
 	__u64 ts;
 	__u8 dir;
-	__u8 _pad[7];
+	__u8 valid; /* set by the uprobe, cleared by the uretprobe */
+	__u8 _pad[6];
 };
 
+/* Per thread, in task storage: every socket syscall's exit asks whether
+ * it runs inside an SSL call, and a task storage load is cheaper than a
+ * hash lookup. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct ssl_call);
 } ssl_calls SEC(".maps");
 
@@ -872,10 +972,9 @@ static __always_inline void mark_tls(struct conn_key *key, struct conn_state *st
  * SSL_write on the same thread; if so it ties the SSL* to the fd. */
 static __always_inline bool ssl_nested(__u64 id, struct conn_key *key, struct conn_state *st, struct sock *sk)
 {
-	struct ssl_call *c = bpf_map_lookup_elem(&ssl_calls, &id);
-	if (!c) {
+	struct ssl_call *c = bpf_task_storage_get(&ssl_calls, bpf_get_current_task_btf(), 0, 0);
+	if (!c || !c->valid)
 		return st->tls != 0;
-	}
 	struct ssl_key k = {.ssl = c->ssl, .tgid = key->tgid};
 	__s32 fd = key->fd;
 	bpf_map_update_elem(&ssl_fds, &k, &fd, BPF_ANY);
@@ -884,16 +983,12 @@ static __always_inline bool ssl_nested(__u64 id, struct conn_key *key, struct co
 	return st->tls != 0;
 }
 
-static __always_inline void on_data_exit(long ret)
+static __always_inline void on_data_exit(long ret, __u8 op)
 {
+	struct args args;
+	if (!unstash(op, &args) || ret <= 0)
+		return;
 	__u64 id = bpf_get_current_pid_tgid();
-	struct args *a = bpf_map_lookup_elem(&inflight, &id);
-	if (!a)
-		return;
-	struct args args = *a;
-	bpf_map_delete_elem(&inflight, &id);
-	if (ret <= 0)
-		return;
 
 	struct conn_key key = {.tgid = id >> 32, .fd = args.fd};
 	struct sock *sk = NULL;
@@ -908,16 +1003,12 @@ static __always_inline void on_data_exit(long ret)
 /* on_mmsg_exit sends one data event per message of sendmmsg/recvmmsg (ret
  * is the message count). Only each message's first iovec is captured:
  * datagram APIs are used with one buffer per message. */
-static __always_inline void on_mmsg_exit(long ret)
+static __always_inline void on_mmsg_exit(long ret, __u8 op)
 {
+	struct args args;
+	if (!unstash(op, &args) || ret <= 0)
+		return;
 	__u64 id = bpf_get_current_pid_tgid();
-	struct args *a = bpf_map_lookup_elem(&inflight, &id);
-	if (!a)
-		return;
-	struct args args = *a;
-	bpf_map_delete_elem(&inflight, &id);
-	if (ret <= 0)
-		return;
 
 	struct conn_key key = {.tgid = id >> 32, .fd = args.fd};
 	struct sock *sk = NULL;
@@ -1037,77 +1128,77 @@ int enter_sendfile(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_read")
 int exit_read(struct trace_event_raw_sys_exit *ctx)
 {
-	on_data_exit(ctx->ret);
+	on_data_exit(ctx->ret, WEFT_OP_READ);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_write")
 int exit_write(struct trace_event_raw_sys_exit *ctx)
 {
-	on_data_exit(ctx->ret);
+	on_data_exit(ctx->ret, WEFT_OP_WRITE);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_readv")
 int exit_readv(struct trace_event_raw_sys_exit *ctx)
 {
-	on_data_exit(ctx->ret);
+	on_data_exit(ctx->ret, WEFT_OP_READV);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_writev")
 int exit_writev(struct trace_event_raw_sys_exit *ctx)
 {
-	on_data_exit(ctx->ret);
+	on_data_exit(ctx->ret, WEFT_OP_WRITEV);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_recvfrom")
 int exit_recvfrom(struct trace_event_raw_sys_exit *ctx)
 {
-	on_data_exit(ctx->ret);
+	on_data_exit(ctx->ret, WEFT_OP_RECVFROM);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_sendto")
 int exit_sendto(struct trace_event_raw_sys_exit *ctx)
 {
-	on_data_exit(ctx->ret);
+	on_data_exit(ctx->ret, WEFT_OP_SENDTO);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_recvmsg")
 int exit_recvmsg(struct trace_event_raw_sys_exit *ctx)
 {
-	on_data_exit(ctx->ret);
+	on_data_exit(ctx->ret, WEFT_OP_RECVMSG);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
 int exit_sendmsg(struct trace_event_raw_sys_exit *ctx)
 {
-	on_data_exit(ctx->ret);
+	on_data_exit(ctx->ret, WEFT_OP_SENDMSG);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_recvmmsg")
 int exit_recvmmsg(struct trace_event_raw_sys_exit *ctx)
 {
-	on_mmsg_exit(ctx->ret);
+	on_mmsg_exit(ctx->ret, WEFT_OP_RECVMMSG);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_sendmmsg")
 int exit_sendmmsg(struct trace_event_raw_sys_exit *ctx)
 {
-	on_mmsg_exit(ctx->ret);
+	on_mmsg_exit(ctx->ret, WEFT_OP_SENDMMSG);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_sendfile64")
 int exit_sendfile(struct trace_event_raw_sys_exit *ctx)
 {
-	on_data_exit(ctx->ret);
+	on_data_exit(ctx->ret, WEFT_OP_SENDFILE);
 	return 0;
 }
 
@@ -1116,21 +1207,18 @@ int exit_sendfile(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_connect")
 int enter_connect(struct trace_event_raw_sys_enter *ctx)
 {
-	stash(ctx->args[0], 0, 0, 0, 0);
+	stash(ctx->args[0], 0, 0, OP_CONNECT, 0);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_connect")
 int exit_connect(struct trace_event_raw_sys_exit *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct args *a = bpf_map_lookup_elem(&inflight, &id);
-	if (!a)
+	struct args a;
+	if (!unstash(OP_CONNECT, &a))
 		return 0;
-	__s32 fd = a->fd;
-	bpf_map_delete_elem(&inflight, &id);
 	if (ctx->ret == 0 || ctx->ret == -EINPROGRESS)
-		track(fd, ROLE_CLIENT);
+		track(a.fd, ROLE_CLIENT);
 	return 0;
 }
 
@@ -1350,25 +1438,26 @@ static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 dir, bool ex)
 	__u64 id = bpf_get_current_pid_tgid();
 	if (is_self(id))
 		return 0;
-	struct ssl_call c = {
-		.ssl = PT_REGS_PARM1(ctx),
-		.buf = PT_REGS_PARM2(ctx),
-		.out = ex ? PT_REGS_PARM4(ctx) : 0,
-		.ts = bpf_ktime_get_ns(),
-		.dir = dir,
-	};
-	bpf_map_update_elem(&ssl_calls, &id, &c, BPF_ANY);
+	struct ssl_call *c = bpf_task_storage_get(&ssl_calls, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!c)
+		return 0;
+	c->ssl = PT_REGS_PARM1(ctx);
+	c->buf = PT_REGS_PARM2(ctx);
+	c->out = ex ? PT_REGS_PARM4(ctx) : 0;
+	c->ts = bpf_ktime_get_ns();
+	c->dir = dir;
+	c->valid = 1;
 	return 0;
 }
 
 static __always_inline int ssl_exit(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct ssl_call *p = bpf_map_lookup_elem(&ssl_calls, &id);
-	if (!p)
+	struct ssl_call *p = bpf_task_storage_get(&ssl_calls, bpf_get_current_task_btf(), 0, 0);
+	if (!p || !p->valid)
 		return 0;
 	struct ssl_call c = *p;
-	bpf_map_delete_elem(&ssl_calls, &id);
+	p->valid = 0;
 
 	/* SSL_read/SSL_write return int: take the low 32 bits only, or -1
 	 * (WANT_READ on a non-blocking socket) reads as 4294967295. */
