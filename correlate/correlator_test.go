@@ -536,6 +536,7 @@ func TestRegisterMetrics(t *testing.T) {
 		"weft_correlate_cause_undecided_client_spans{reason=root_chain}":      0,
 		"weft_correlate_join_evicted_spans":                                   0,
 		"weft_correlate_service_graph_dropped_edges":                          0,
+		"weft_correlate_capped_span_names":                                    0, // TestSpanNamesCappedPerService
 	}
 	for k, v := range want {
 		if got[k] != v {
