@@ -263,9 +263,10 @@ func TestAttributesPerKind(t *testing.T) {
 func TestMaximalAttributesFitPreallocation(t *testing.T) {
 	c, col := newTest(t, Config{})
 	// Every optional attribute at once: unknown method, status, Host,
-	// client.address, version, user agent, error.type.
+	// client.address, version, user agent, error.type, body sizes.
 	s := addOne(t, c, col, exchange(conn.RoleServer, protocols.HTTP{
 		Method: "BREW", Path: "/pot", Status: 503, Host: "h", UserAgent: "ua",
+		RequestBodySize: 10, ResponseBodySize: 1 << 30,
 	}))
 	if len(s.Attributes) != maxHTTPAttrs || cap(s.Attributes) != maxHTTPAttrs {
 		t.Errorf("len %d cap %d, want both %d: %q", len(s.Attributes), cap(s.Attributes), maxHTTPAttrs, attrStrings(s.Attributes))
