@@ -99,7 +99,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.k8sClusterName, "k8s-cluster-name", "", "k8s.cluster.name resource attribute of every span (Kubernetes cannot tell its own name)")
 	fs.BoolVar(&c.dbQueryLiterals, "db-query-literals", false, "keep literals in db.query.text (by default they are replaced by ?: they may hold personal data)")
 	fs.IntVar(&c.maxSpanNames, "max-span-names", correlate.DefaultMaxSpanNames, "distinct span names per service; beyond, new names become the protocol's generic one (the HTTP method, grpc, DNS, postgresql), counted (negative: no limit)")
-	memMiB := fs.Int64("memory-limit", memlimit.DefaultLimit>>20, "memory cap in MiB: the Go runtime's soft limit is 3/4 of it, and new kernel data events are shed (counted) while the live heap is near it (negative: no cap)")
+	memMiB := fs.Int64("memory-limit", memlimit.DefaultLimit>>20, "cap on weft's resident memory in MiB: the Go runtime's soft limit is set under it, and new kernel data events are shed (counted) while the live heap nears it (negative: no cap)")
 	consoleMode := fs.String("console-mode", "auto", "console exporter output: spans (a line per span), summary (a line per service every 5 s), or auto (summary when stdout is a terminal)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {

@@ -3,8 +3,11 @@ package memlimit
 import (
 	"fmt"
 	"math"
+	"os"
 	"runtime/debug"
 	"runtime/metrics"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -19,13 +22,15 @@ import (
 // the executable's pages beside.
 const DefaultLimit = 256 << 20
 
-// Fractions of the cap. The Go soft limit leaves a quarter for what the
-// runtime does not count (the executable's pages, the ring buffer mapping);
-// shedding starts when the live heap passes 5/8 of the soft limit, where
-// the collector would start running often, and stops under half of it, so
-// it does not flap.
+// The Go soft limit is the cap less what the runtime does not count —
+// the resident pages of files and shared mappings (the executable's text,
+// about 75 MiB of weft's, and the ring buffer) — and a sixteenth of the
+// cap as headroom, at least a quarter of the cap. Shedding starts when the
+// live heap passes 5/8 of the soft limit, where the collector starts
+// running often, and stops under half of it, so it does not flap.
 const (
-	softNum, softDen     = 3, 4
+	headroomDen          = 16
+	minSoftDen           = 4
 	shedNum, shedDen     = 5, 8
 	resumeNum, resumeDen = 1, 2
 )
@@ -34,42 +39,55 @@ const (
 const CheckEvery = 100 * time.Millisecond
 
 // Guard decides whether the pipeline takes new data events. Admit is
-// called on the hot path from one goroutine; Check from any.
+// called on the hot path from one goroutine; Check from one other.
 type Guard struct {
-	limit       int64
-	soft        int64
+	limit    int64
+	live     func() uint64     // bytes of live heap, as of the last collection
+	shared   func() uint64     // resident bytes the Go runtime does not count
+	setLimit func(int64) int64 // debug.SetMemoryLimit
+
+	soft        int64 // the Go soft limit set last
 	shedAbove   uint64
 	resumeBelow uint64
-	live        func() uint64 // bytes of live heap, as of the last collection
 
 	shedding atomic.Bool
 	shed     atomic.Uint64 // data events dropped while shedding
 	episodes atomic.Uint64 // times shedding started
 	peakLive atomic.Uint64
+	softNow  atomic.Int64
 }
 
 // New makes a guard for a cap of limit bytes (0: DefaultLimit; negative:
 // no cap, Admit always true) and sets the Go runtime's soft memory limit
-// from it. Call it once, at start-up.
+// from it, again on every Check as the pages outside the runtime change.
+// Call it once, at start-up.
 func New(limit int64) *Guard {
-	g := newGuard(limit, liveHeap)
-	if g.limit > 0 {
-		debug.SetMemoryLimit(g.soft)
-	}
+	g := newGuard(limit, liveHeap, sharedResident, debug.SetMemoryLimit)
+	g.Check()
 	return g
 }
 
-func newGuard(limit int64, live func() uint64) *Guard {
+func newGuard(limit int64, live, shared func() uint64, setLimit func(int64) int64) *Guard {
 	if limit == 0 {
 		limit = DefaultLimit
 	}
-	g := &Guard{limit: limit, live: live}
-	if limit > 0 {
-		g.soft = limit / softDen * softNum
-		g.shedAbove = uint64(g.soft) / shedDen * shedNum
-		g.resumeBelow = uint64(g.soft) / resumeDen * resumeNum
+	return &Guard{limit: limit, live: live, shared: shared, setLimit: setLimit}
+}
+
+// soften sets the soft limit and the marks for shared resident bytes
+// outside the runtime, when they moved by more than a headroom's
+// sixteenth (the runtime's limit is cheap to set, not free).
+func (g *Guard) soften(shared uint64) {
+	soft := g.limit - int64(min(shared, uint64(g.limit))) - g.limit/headroomDen
+	soft = max(soft, g.limit/minSoftDen)
+	if d := soft - g.soft; g.soft != 0 && d < g.limit/headroomDen/16 && d > -g.limit/headroomDen/16 {
+		return
 	}
-	return g
+	g.soft = soft
+	g.softNow.Store(soft)
+	g.shedAbove = uint64(soft) / shedDen * shedNum
+	g.resumeBelow = uint64(soft) / resumeDen * resumeNum
+	g.setLimit(soft)
 }
 
 // Validate rejects a cap too small to run in.
@@ -98,6 +116,7 @@ func (g *Guard) Check() {
 	if g.limit < 0 {
 		return
 	}
+	g.soften(g.shared())
 	live := g.live()
 	if live > g.peakLive.Load() {
 		g.peakLive.Store(live)
@@ -136,6 +155,7 @@ func (g *Guard) Run(stop <-chan struct{}) {
 //	weft_memory_shed_events      data events dropped to stay under the cap
 //	weft_memory_shed_episodes    times shedding started
 //	weft_memory_limit_bytes      the cap (0: none)
+//	weft_memory_go_limit_bytes   the Go runtime's soft limit derived from it
 //	weft_memory_live_heap_peak_bytes
 func (g *Guard) RegisterMetrics(m metric.Meter) error {
 	err := selfmetrics.RegisterCounters(m,
@@ -147,8 +167,27 @@ func (g *Guard) RegisterMetrics(m metric.Meter) error {
 	}
 	return selfmetrics.RegisterGauges(m,
 		selfmetrics.Gauge{Name: "weft_memory_limit_bytes", Description: "The memory cap weft keeps under (--memory-limit); 0 when there is none.", Unit: "By", Value: func() int64 { return max(g.limit, 0) }},
+		selfmetrics.Gauge{Name: "weft_memory_go_limit_bytes", Description: "The Go runtime's soft memory limit: the cap less the resident pages of files and shared mappings, less headroom.", Unit: "By", Value: g.softNow.Load},
 		selfmetrics.Gauge{Name: "weft_memory_live_heap_peak_bytes", Description: "The largest live heap seen after a garbage collection.", Unit: "By", Value: func() int64 { return int64(min(g.peakLive.Load(), math.MaxInt64)) }},
 	)
+}
+
+// sharedResident is the resident size of file-backed and shared pages
+// (statm's third field), which the Go runtime does not count.
+func sharedResident() uint64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return 0
+	}
+	pages, err := strconv.ParseUint(f[2], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return pages * uint64(os.Getpagesize())
 }
 
 // liveHeap reads the runtime's live heap as of its last collection.

@@ -15,9 +15,12 @@ import (
 // refused meanwhile is counted.
 func TestShedding(t *testing.T) {
 	var live uint64
-	g := newGuard(256<<20, func() uint64 { return live })
-	if g.soft != 192<<20 || g.shedAbove != 120<<20 || g.resumeBelow != 96<<20 {
-		t.Fatalf("soft %d shed above %d resume below %d", g.soft>>20, g.shedAbove>>20, g.resumeBelow>>20)
+	var set int64
+	// 256 MiB less 48 MiB of file pages, less 16 MiB of headroom.
+	g := newGuard(256<<20, func() uint64 { return live }, func() uint64 { return 48 << 20 }, func(n int64) int64 { set = n; return 0 })
+	g.Check()
+	if g.soft != 192<<20 || set != 192<<20 || g.shedAbove != 120<<20 || g.resumeBelow != 96<<20 {
+		t.Fatalf("soft %d (set %d) shed above %d resume below %d", g.soft>>20, set>>20, g.shedAbove>>20, g.resumeBelow>>20)
 	}
 	steps := []struct {
 		live  uint64
@@ -49,15 +52,37 @@ func TestShedding(t *testing.T) {
 	}
 }
 
+// TestSoftLimitFollowsSharedPages: the Go limit moves with the pages
+// outside the runtime, not for every page, and never under a quarter of
+// the cap.
+func TestSoftLimitFollowsSharedPages(t *testing.T) {
+	shared := uint64(48 << 20)
+	var sets []int64
+	g := newGuard(256<<20, func() uint64 { return 0 }, func() uint64 { return shared }, func(n int64) int64 { sets = append(sets, n); return 0 })
+	for _, sh := range []uint64{48 << 20, 48<<20 + 4096, 80 << 20, 1 << 30} {
+		shared = sh
+		g.Check()
+	}
+	want := []int64{192 << 20, 160 << 20, 64 << 20}
+	if len(sets) != len(want) {
+		t.Fatalf("soft limits set %v, want %v", sets, want)
+	}
+	for i := range want {
+		if sets[i] != want[i] {
+			t.Errorf("soft limit %d: %d MiB, want %d", i, sets[i]>>20, want[i]>>20)
+		}
+	}
+}
+
 // TestNoLimit: a negative limit never sheds and leaves the runtime alone;
 // zero means the default.
 func TestNoLimit(t *testing.T) {
-	g := newGuard(-1, func() uint64 { return 1 << 40 })
+	g := newGuard(-1, func() uint64 { return 1 << 40 }, func() uint64 { return 0 }, func(int64) int64 { t.Error("soft limit set without a cap"); return 0 })
 	g.Check()
 	if !g.Admit() || g.Shedding() {
 		t.Error("no limit, yet shedding")
 	}
-	if d := newGuard(0, nil); d.limit != DefaultLimit {
+	if d := newGuard(0, nil, nil, nil); d.limit != DefaultLimit {
 		t.Errorf("limit 0 gave %d, want the default", d.limit)
 	}
 	if err := Validate(16 << 20); err == nil {
@@ -68,14 +93,18 @@ func TestNoLimit(t *testing.T) {
 	}
 }
 
-// TestNewSetsRuntimeLimit: the Go soft limit is 3/4 of the cap, and the
-// runtime's live heap is read.
+// TestNewSetsRuntimeLimit: the Go soft limit is set, under the cap less
+// this process's file pages, and the runtime's live heap is read.
 func TestNewSetsRuntimeLimit(t *testing.T) {
 	old := debug.SetMemoryLimit(-1)
 	t.Cleanup(func() { debug.SetMemoryLimit(old) })
+	shared := sharedResident()
+	if shared == 0 {
+		t.Fatal("no file pages resident in /proc/self/statm")
+	}
 	g := New(400 << 20)
-	if got := debug.SetMemoryLimit(-1); got != 300<<20 {
-		t.Errorf("runtime soft limit %d MiB, want 300", got>>20)
+	if got, want := debug.SetMemoryLimit(-1), int64(400<<20-shared-25<<20); got < want-2<<20 || got > want+2<<20 {
+		t.Errorf("runtime soft limit %d MiB, want about %d (file pages %d MiB)", got>>20, want>>20, shared>>20)
 	}
 	runtime.GC() // the live heap is known after a collection
 	g.Check()
@@ -85,7 +114,7 @@ func TestNewSetsRuntimeLimit(t *testing.T) {
 }
 
 func TestRegisterMetrics(t *testing.T) {
-	g := newGuard(64<<20, func() uint64 { return 40 << 20 })
+	g := newGuard(64<<20, func() uint64 { return 40 << 20 }, func() uint64 { return 0 }, func(int64) int64 { return 0 })
 	g.Check()
 	g.Admit()
 	g.Admit()
@@ -110,7 +139,7 @@ func TestRegisterMetrics(t *testing.T) {
 			}
 		}
 	}
-	want := map[string]int64{"weft_memory_shed_events": 2, "weft_memory_shed_episodes": 1, "weft_memory_limit_bytes": 64 << 20, "weft_memory_live_heap_peak_bytes": 40 << 20}
+	want := map[string]int64{"weft_memory_shed_events": 2, "weft_memory_shed_episodes": 1, "weft_memory_limit_bytes": 64 << 20, "weft_memory_go_limit_bytes": 60 << 20, "weft_memory_live_heap_peak_bytes": 40 << 20}
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("%s = %d, want %d", k, got[k], v)
