@@ -196,6 +196,7 @@ func TestRegisterMetrics(t *testing.T) {
 	s.Ignored.Add(4)
 	s.GaveUp.Add(1)
 	s.IgnoredBytes.Add(500)
+	s.IgnoredDatagrams.Add(6)
 	var rm metricdata.ResourceMetrics
 	if err := r.Collect(context.Background(), &rm); err != nil {
 		t.Fatal(err)
@@ -225,6 +226,7 @@ func TestRegisterMetrics(t *testing.T) {
 		"weft_detect_ignored_connections":  4,
 		"weft_detect_gave_up_connections":  1,
 		"weft_detect_ignored_bytes":        500,
+		"weft_detect_ignored_datagrams":    6,
 	}
 	for name, v := range want {
 		if got[name] != v {
