@@ -379,15 +379,3 @@ func runLoadgen(svc, pattern, prefix string, n, c int, extra ...string) error {
 	}
 	return nil
 }
-
-// lettersOf is loadgen -alpha's request number: base 26 in a..z.
-func lettersOf(i int) string {
-	var b []byte
-	for {
-		b = append([]byte{byte('a' + i%26)}, b...)
-		i /= 26
-		if i == 0 {
-			return string(b)
-		}
-	}
-}
