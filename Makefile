@@ -54,10 +54,12 @@ bench:
 overhead:
 	BENCH_ONLY=nginx $(GO) run ./bench/cmd/weftbench
 
+# Every fuzz target, FUZZTIME each (the seeds alone run in make test).
+FUZZTIME ?= 30s
 fuzz:
 	@for p in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
 	  for f in $$(grep -h '^func Fuzz' $$p/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
-	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 30s $$p || exit 1; done; done
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$p || exit 1; done; done
 
 run: build
 	sudo ./$(BIN)

@@ -1,6 +1,13 @@
 package conn
 
-import "testing"
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+)
 
 // truth is the byte at off in a stream: every captured byte the fuzzer
 // sends is truth, so any delivered byte that is not was made up or moved.
@@ -86,12 +93,89 @@ func (c *checker) Close(int64) {
 // share fds and generations, and checks after every event that deliveries
 // are contiguous and true, memory stays within bounds, and every handler
 // closes exactly once with nothing it was given left behind.
+//
+// Besides hand-made programs, the seeds replay the chunk boundaries and
+// directions of real captures (the parsers' .rec fixtures): sent at once,
+// and with every third chunk delayed past the next.
 func FuzzReassembly(f *testing.F) {
+	for _, rec := range []string{"http1/testdata/curl-nginx-keepalive", "http1/testdata/raw-nginx-pipelined", "http2/testdata/grpc-concurrent",
+		"postgres/testdata/psql-simple", "postgres/testdata/pgbench-prepared"} {
+		sizes, err := recChunks(filepath.Join("..", "protocols", rec+".rec"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(reassemblyProgram(sizes, false))
+		f.Add(reassemblyProgram(sizes, true))
+	}
 	f.Add([]byte{0, 0, 0, 10, 200, 1, 0, 0, 10, 200})
 	f.Add([]byte{0, 0, 20, 10, 200, 0, 0, 0, 10, 200, 0, 0, 0, 10, 200})
 	f.Add([]byte{0, 8, 5, 40, 20, 5, 9, 0, 0, 0, 6, 4, 0, 0, 0, 0, 4, 0, 30, 255})
 	f.Add([]byte{0, 1, 0, 63, 255, 0, 1, 100, 63, 255, 0, 1, 200, 63, 255, 7, 0, 0, 0, 0, 0, 1, 0, 63, 3})
 	f.Fuzz(fuzzReassembly)
+}
+
+// recChunk is one read of a .rec capture: its direction and length.
+type recChunk struct {
+	toServer bool
+	n        int
+}
+
+// recChunks reads the chunks of a .rec file (protocols/recording's
+// format: "> N" or "< N", a newline, N bytes, a newline). conn cannot
+// import protocols/recording, which imports conn.
+func recChunks(path string) ([]recChunk, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []recChunk
+	for len(raw) > 0 {
+		nl := bytes.IndexByte(raw, '\n')
+		if nl < 3 {
+			return nil, fmt.Errorf("%s: bad record header", path)
+		}
+		n, err := strconv.Atoi(string(raw[2:nl]))
+		if err != nil || nl+1+n+1 > len(raw) {
+			return nil, fmt.Errorf("%s: bad record length %q", path, raw[:nl])
+		}
+		out = append(out, recChunk{raw[0] == '>', n})
+		raw = raw[nl+1+n+1:]
+	}
+	return out, nil
+}
+
+// reassemblyProgram encodes a client connection that opens, carries the
+// chunks (each cut into records of at most 63 bytes, fully captured),
+// and closes with its ends; with delay, every third record is held back
+// and arrives after the next. Only the first 2 KiB or so of a capture
+// are kept: the checks cost more the longer a stream, and longer seeds
+// slow the fuzzer to a crawl.
+func reassemblyProgram(chunks []recChunk, delay bool) []byte {
+	prog := []byte{6, 0, byte(RoleClient), 0, 0}
+	k := 0
+	for _, c := range chunks {
+		if k >= 40 {
+			break
+		}
+		dir := byte(Ingress)
+		if c.toServer {
+			dir = byte(Egress)
+		}
+		for n := c.n; n > 0; n -= 63 {
+			rec := []byte{1 << 3, dir << 3, 0, byte(min(n, 63)), 255}
+			k++
+			if delay && k%3 == 0 {
+				rec[2] = 4 << 5
+				prog = append(prog, rec...)
+				continue
+			}
+			prog = append(prog, rec...)
+			if delay && k%3 == 1 && k > 1 {
+				prog = append(prog, 1<<3, dir<<3, 5<<5, 0, 255) // the held one arrives
+			}
+		}
+	}
+	return append(prog, 5, 0, 1, 0, 0)
 }
 
 func fuzzReassembly(t *testing.T, in []byte) {

@@ -43,6 +43,9 @@ type Config struct {
 	// by default its literals are replaced by ?, since they may carry
 	// anything (semconv collects the text by default only sanitised).
 	KeepQueryLiterals bool
+	// MaxSpanNames bounds the distinct span names of each service
+	// (names.go); zero means DefaultMaxSpanNames, negative no bound.
+	MaxSpanNames int
 }
 
 // Correlator converts exchanges into spans, joins and nests them (join.go)
@@ -63,6 +66,7 @@ type Correlator struct {
 	unconverted  [256]atomic.Uint64
 	unconvertedN atomic.Uint64
 
+	names     *nameCap
 	join      *joiner
 	joinStats joinStats
 	graph     *serviceGraph
@@ -80,6 +84,9 @@ type Stats struct {
 	// Unconverted counts exchanges dropped because no converter knows
 	// their protocol (or an HTTP exchange came without its HTTP part).
 	Unconverted uint64
+	// CappedNames counts spans given their protocol's generic name because
+	// their service already had Config.MaxSpanNames distinct names.
+	CappedNames uint64
 }
 
 // New makes a correlator that calls out once per span, on the goroutine
@@ -99,6 +106,7 @@ func New(cfg Config, procs ProcessLookup, out func(Span)) *Correlator {
 		out:   out,
 		known: knownMethods(cfg.KnownHTTPMethods),
 		graph: newServiceGraph(),
+		names: newNameCap(maxSpanNames(cfg.MaxSpanNames)),
 
 		keepLiterals: cfg.KeepQueryLiterals,
 	}
@@ -148,6 +156,7 @@ func (c *Correlator) Add(ex *protocols.Exchange) {
 	if c.procs != nil && ex.Conn != nil {
 		s.Process = c.procs.Lookup(ex.Conn.ID.PID, ex.Conn.Comm)
 	}
+	s.Name = c.names.name(serviceName(&s), s.Name, ex)
 	c.spans[kindIndex(s.Kind)].Add(1)
 	c.join.add(ex, &s)
 }
@@ -155,6 +164,13 @@ func (c *Correlator) Add(ex *protocols.Exchange) {
 func (c *Correlator) drop(p protocols.Protocol) {
 	c.unconverted[p].Add(1)
 	c.unconvertedN.Add(1)
+}
+
+func maxSpanNames(n int) int {
+	if n == 0 {
+		return DefaultMaxSpanNames
+	}
+	return n
 }
 
 // Stats returns a snapshot of the counters.
@@ -166,6 +182,7 @@ func (c *Correlator) Stats() Stats {
 		JoinedTraces:        c.joined.Load(),
 		InvalidTraceParents: c.badParent.Load(),
 		Unconverted:         c.unconvertedN.Load(),
+		CappedNames:         c.names.capped.Load(),
 	}
 }
 

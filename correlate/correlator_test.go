@@ -263,9 +263,10 @@ func TestAttributesPerKind(t *testing.T) {
 func TestMaximalAttributesFitPreallocation(t *testing.T) {
 	c, col := newTest(t, Config{})
 	// Every optional attribute at once: unknown method, status, Host,
-	// client.address, version, user agent, error.type.
+	// client.address, version, user agent, error.type, body sizes.
 	s := addOne(t, c, col, exchange(conn.RoleServer, protocols.HTTP{
 		Method: "BREW", Path: "/pot", Status: 503, Host: "h", UserAgent: "ua",
+		RequestBodySize: 10, ResponseBodySize: 1 << 30,
 	}))
 	if len(s.Attributes) != maxHTTPAttrs || cap(s.Attributes) != maxHTTPAttrs {
 		t.Errorf("len %d cap %d, want both %d: %q", len(s.Attributes), cap(s.Attributes), maxHTTPAttrs, attrStrings(s.Attributes))
@@ -536,6 +537,7 @@ func TestRegisterMetrics(t *testing.T) {
 		"weft_correlate_cause_undecided_client_spans{reason=root_chain}":      0,
 		"weft_correlate_join_evicted_spans":                                   0,
 		"weft_correlate_service_graph_dropped_edges":                          0,
+		"weft_correlate_capped_span_names":                                    0, // TestSpanNamesCappedPerService
 	}
 	for k, v := range want {
 		if got[k] != v {

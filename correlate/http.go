@@ -16,7 +16,7 @@ import (
 
 // maxHTTPAttrs is the most attributes an HTTP span gets, so the slice is
 // allocated once at its final size.
-const maxHTTPAttrs = 13
+const maxHTTPAttrs = 15
 
 // ErrorTypeNoResponse is the error.type of an HTTP span whose request saw
 // no response: the connection closed, or the capture lost it. Semconv asks
@@ -108,6 +108,14 @@ func (c *Correlator) httpSpan(ex *protocols.Exchange, s *Span) {
 	attrs = append(attrs, semconv.URLScheme(schemeOf(ex)))
 	if h.Status != 0 {
 		attrs = append(attrs, semconv.HTTPResponseStatusCode(h.Status))
+	}
+	// Body sizes, counted by the parsers as they step over the bodies
+	// (never buffered): only when there was a body and its length is known.
+	if h.RequestBodySize > 0 {
+		attrs = append(attrs, semconv.HTTPRequestBodySize(int(h.RequestBodySize)))
+	}
+	if h.Status != 0 && h.ResponseBodySize > 0 {
+		attrs = append(attrs, semconv.HTTPResponseBodySize(int(h.ResponseBodySize)))
 	}
 
 	attrs = appendEndpoints(attrs, ex, s.Kind, h.Host)

@@ -26,6 +26,7 @@ const (
 //	weft_correlate_spans{kind=server|client|unspecified}
 //	weft_correlate_traceparents{result=joined|invalid}
 //	weft_correlate_unconverted_exchanges{protocol}
+//	weft_correlate_capped_span_names
 //
 // and the join stage's and the service graph's (joinmetrics.go). Call it
 // before the first Add.
@@ -43,6 +44,7 @@ func (c *Correlator) RegisterMetrics(m metric.Meter) error {
 			selfmetrics.By(string(resultKey), "joined", &c.joined),
 			selfmetrics.By(string(resultKey), "invalid", &c.badParent),
 		}},
+		selfmetrics.Counter{Name: "weft_correlate_capped_span_names", Description: "Spans given their protocol's generic name (the HTTP method, grpc, DNS, postgresql) because their service already had the most distinct span names allowed (--max-span-names).", Unit: "{span}", Value: &c.names.capped},
 	)
 	if err != nil {
 		return err

@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"net"
 	"net/http"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -142,4 +144,146 @@ func TestHostileTraffic(t *testing.T) {
 		t.Errorf("weft's anonymous RSS %d MiB under hostile traffic, want under 256 MiB", peak>>20)
 	}
 	t.Logf("%d hostile connections; counters %v -> %v; anonymous RSS %d MiB", sent, before, after, peak>>20)
+}
+
+// hostileProtocolBytes throws random bytes, each bounded in count, at an
+// h2c server (after the client preface, and without), PostgreSQL (after a
+// valid startup message, and without) and a DNS server (UDP datagrams and
+// TCP streams), one connection at a time (PostgreSQL has 100 slots).
+func hostileProtocolBytes(h2, pg, dnsAddr, db string, stop <-chan struct{}) (sent int) {
+	buf := make([]byte, 8<<10)
+	send := func(network, addr string, head []byte) {
+		c, err := net.DialTimeout(network, addr, 2*time.Second)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		sent++
+		rand.Read(buf)
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		c.Write(append(head, buf...))
+	}
+	startup := pgStartup("postgres", db)
+	for i := range 100 {
+		select {
+		case <-stop:
+			return sent
+		default:
+		}
+		send("tcp", h2, []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"))
+		send("tcp", h2, nil)
+		send("tcp", pg, startup)
+		send("tcp", pg, nil)
+		send("tcp", dnsAddr, nil)
+		if c, err := net.Dial("udp", dnsAddr); err == nil {
+			for range 5 {
+				rand.Read(buf[:12+i*5])
+				c.Write(buf[:12+i*5])
+			}
+			sent++
+			c.Close()
+		}
+	}
+	return sent
+}
+
+// pgStartup is a PostgreSQL protocol 3.0 StartupMessage.
+func pgStartup(user, db string) []byte {
+	body := []byte{0, 3, 0, 0}
+	for _, kv := range []string{"user", user, "database", db} {
+		body = append(append(body, kv...), 0)
+	}
+	body = append(body, 0)
+	n := len(body) + 4
+	return append([]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}, body...)
+}
+
+// TestHostileProtocols: random bytes on HTTP/2, PostgreSQL and DNS ports
+// (after a valid start, and without) while normal h2c requests (curl),
+// queries (psql) and lookups (dig) go to the same servers: weft stays up,
+// counts what it could not parse, and the normal ones are exactly their
+// spans on both sides.
+func TestHostileProtocols(t *testing.T) {
+	s := needWeft(t)
+	needHTTP2Workloads(t)
+	h2Svc, curlSvc := uniqueName("e2e-hostile-h2"), uniqueName("e2e-hostile-curl")
+	h2Port := startPortServer(t, "h2csrv", h2Svc)
+	dnsSvc, digSvc := uniqueName("e2e-hostile-dns"), uniqueName("e2e-hostile-dig")
+	dnsPort, _ := startDNSServer(t, dnsSvc)
+	pg := startPostgres(t)
+	db := pg.createDB(t)
+	psqlSvc := uniqueName("e2e-hostile-psql")
+	hc := &http.Client{Timeout: 5 * time.Second}
+	prefixes := []string{"weft_http2_", "weft_postgres_", "weft_dns_", "weft_detect_"}
+	before, err := weftCounters(hc, s.weft, prefixes...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan int, 1)
+	go func() {
+		done <- hostileProtocolBytes(fmt.Sprintf("127.0.0.1:%d", h2Port), fmt.Sprintf("127.0.0.1:%d", pg.port), fmt.Sprintf("127.0.0.1:%d", dnsPort), db, stop)
+	}()
+	const n = 5
+	tok := token(6)
+	var names []string
+	src := freeSourcePort(t)
+	for i := range n {
+		res, _, _ := runCurl(t, childEnv("OTEL_SERVICE_NAME="+curlSvc),
+			curlOp{url: fmt.Sprintf("http://127.0.0.1:%d/items/%d", h2Port, 1000+i), args: []string{"--http2-prior-knowledge"}})
+		if res[0].status != 200 {
+			t.Fatalf("h2c request %d: status %d", i, res[0].status)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		cmd := exec.CommandContext(ctx, "psql", "-X", "-q", "-o", "/dev/null", "-c", "SELECT 1", pg.dsn(db, "disable"))
+		cmd.Env = childEnv("OTEL_SERVICE_NAME=" + psqlSvc)
+		out, err := cmd.CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("psql %d: %v\n%s", i, err, out)
+		}
+		name := fmt.Sprintf("%s-%d.example.test", tok, i)
+		runDig(t, digSvc, dnsPort, src, dnsQuery{name: name, qtype: "A", rcode: "NOERROR", answers: []string{"192.0.2.1"}})
+		names = append(names, "DNS A "+name)
+	}
+	close(stop)
+	sent := <-done
+	if sent < 300 {
+		t.Fatalf("only %d hostile connections made", sent)
+	}
+	if !s.weft.running() {
+		t.Fatalf("weft %s under hostile protocol bytes", s.weft.describeExit())
+	}
+	for _, c := range []struct {
+		q    Query
+		name func(i int) string
+	}{
+		{Query{Service: h2Svc, Kind: "server", Tags: map[string]any{attrProtoVersion: "2", attrStatus: 200}}, func(int) string { return "GET /items/{id}" }},
+		{Query{Service: curlSvc, Kind: "client", Tags: map[string]any{attrProtoVersion: "2", attrStatus: 200}}, func(int) string { return "GET /items/{id}" }},
+		{Query{Service: postgresService, Kind: "server", Tags: map[string]any{attrDBNamespace: db}}, func(int) string { return "SELECT " + db }},
+		{Query{Service: psqlSvc, Kind: "client"}, func(int) string { return "SELECT " + db }},
+		{Query{Service: dnsSvc, Kind: "server"}, func(i int) string { return names[i] }},
+		{Query{Service: digSvc, Kind: "client"}, func(i int) string { return names[i] }},
+	} {
+		spans := waitSpans(t, c.q, n, spanTimeout)
+		for i, sp := range spans {
+			if sp.Name != c.name(i) {
+				t.Errorf("{%s} span %d: name %q, want %q", c.q, i, sp.Name, c.name(i))
+			}
+		}
+	}
+	after, err := weftCounters(hc, s.weft, prefixes...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var moved []string
+	for k, v := range after {
+		if v != before[k] && (strings.Contains(k, "malformed") || strings.Contains(k, "ignored") || strings.Contains(k, "gave_up") || strings.Contains(k, "dropped") || strings.Contains(k, "error")) {
+			moved = append(moved, fmt.Sprintf("%s %v -> %v", k, before[k], v))
+		}
+	}
+	if len(moved) == 0 {
+		t.Errorf("nothing counted as malformed or ignored after %d hostile connections: %v -> %v", sent, before, after)
+	}
+	t.Logf("%d hostile connections; counters moved: %s", sent, strings.Join(moved, "; "))
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/weftrace/weft/conn"
 	"github.com/weftrace/weft/correlate"
 	"github.com/weftrace/weft/exporter"
+	"github.com/weftrace/weft/internal/memlimit"
 	"github.com/weftrace/weft/k8smeta"
 )
 
@@ -26,7 +27,9 @@ type config struct {
 	bpf             bpf.Config
 	conn            conn.TableConfig
 	join            correlate.JoinConfig
-	dbQueryLiterals bool // db.query.text as sent, literals and all
+	dbQueryLiterals bool  // db.query.text as sent, literals and all
+	maxSpanNames    int   // distinct span names per service
+	memoryLimit     int64 // bytes; negative: none
 	httpAddr        string
 	dockerSocket    string // "" disables Docker lookups
 	k8sClusterName  string // k8s.cluster.name on every resource
@@ -100,10 +103,22 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.dockerSocket, "docker-socket", k8smeta.DefaultDockerSocket, "Docker Engine API socket for container names and images, used when it exists (empty disables)")
 	fs.StringVar(&c.k8sClusterName, "k8s-cluster-name", "", "k8s.cluster.name resource attribute of every span (Kubernetes cannot tell its own name)")
 	fs.BoolVar(&c.dbQueryLiterals, "db-query-literals", false, "keep literals in db.query.text (by default they are replaced by ?: they may hold personal data)")
+	fs.IntVar(&c.maxSpanNames, "max-span-names", correlate.DefaultMaxSpanNames, "distinct span names per service; beyond, new names become the protocol's generic one (the HTTP method, grpc, DNS, postgresql), counted (negative: no limit)")
+	memMiB := fs.Int64("memory-limit", memlimit.DefaultLimit>>20, "cap on weft's resident memory in MiB: the Go runtime's soft limit is set under it, and new kernel data events are shed (counted) while the live heap nears it (negative: no cap)")
 	consoleMode := fs.String("console-mode", "auto", "console exporter output: spans (a line per span), summary (a line per service every 5 s), or auto (summary when stdout is a terminal)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	c.memoryLimit = *memMiB << 20
+	if *memMiB < 0 {
+		c.memoryLimit = -1
+	}
+	if err := memlimit.Validate(c.memoryLimit); err != nil {
+		return c, fmt.Errorf("bad --memory-limit: %w", err)
+	}
+	if c.maxSpanNames == 0 {
+		return c, fmt.Errorf("bad --max-span-names 0: use a positive number, or negative for no limit")
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q: weft takes flags only (see -h)", fs.Arg(0))

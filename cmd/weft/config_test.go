@@ -21,6 +21,9 @@ func TestParseConfigErrors(t *testing.T) {
 		{[]string{"--capture-size", "99999"}, "capture size 99999 out of range"},
 		{[]string{"--log-level", "loud"}, "bad -log-level"},
 		{[]string{"extra"}, "unexpected argument"},
+		{[]string{"--memory-limit", "16"}, "bad --memory-limit"},
+		{[]string{"--memory-limit", "-1", "--max-span-names", "-1"}, ""},
+		{[]string{"--max-span-names", "0"}, "bad --max-span-names"},
 	}
 	for _, c := range cases {
 		_, err := parseConfig(c.args, env, io.Discard)
@@ -48,6 +51,9 @@ func TestSafeDefaults(t *testing.T) {
 	}
 	if c.dbQueryLiterals {
 		t.Error("--db-query-literals defaults to on, want off")
+	}
+	if c.memoryLimit != 256<<20 || c.maxSpanNames != 1000 {
+		t.Errorf("--memory-limit %d MiB, --max-span-names %d; want a 256 MiB cap and 1000 names", c.memoryLimit>>20, c.maxSpanNames)
 	}
 }
 

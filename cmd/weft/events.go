@@ -6,12 +6,14 @@ import (
 	"github.com/weftrace/weft/bpf"
 	"github.com/weftrace/weft/conn"
 	"github.com/weftrace/weft/correlate"
+	"github.com/weftrace/weft/internal/memlimit"
 	"github.com/weftrace/weft/procmeta"
 )
 
 // eventSink feeds decoded kernel events into the connection table, on the
 // ring buffer reader's goroutine.
 type eventSink struct {
+	mem        *memlimit.Guard // sheds data events near the memory cap
 	table      *conn.Table
 	procs      *procmeta.Cache
 	corr       *correlate.Correlator // its timer runs on Tick
@@ -52,6 +54,9 @@ func (s *eventSink) ConnClose(ev *bpf.ConnEvent) {
 }
 
 func (s *eventSink) Data(ev *bpf.DataEvent, payload []byte) {
+	if !s.mem.Admit() {
+		return // the connection sees a gap, as for lost events
+	}
 	dir := conn.Egress
 	if ev.Dir == bpf.DirIngress {
 		dir = conn.Ingress

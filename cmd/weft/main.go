@@ -18,6 +18,7 @@ import (
 	"github.com/weftrace/weft/conn"
 	"github.com/weftrace/weft/correlate"
 	"github.com/weftrace/weft/exporter"
+	"github.com/weftrace/weft/internal/memlimit"
 	"github.com/weftrace/weft/procmeta"
 	"github.com/weftrace/weft/protocols/detect"
 	"github.com/weftrace/weft/protocols/dns"
@@ -54,6 +55,10 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 // exporter and service map), runs it until SIGINT/SIGTERM, then drains it
 // in order.
 func serve(cfg config, getenv func(string) string, log *slog.Logger) error {
+	mem := memlimit.New(cfg.memoryLimit)
+	stopMem := make(chan struct{})
+	defer close(stopMem)
+	go mem.Run(stopMem)
 	exp, err := exporter.New(cfg.exporter, log)
 	if err != nil {
 		return fmt.Errorf("start exporter: %w", err)
@@ -64,7 +69,7 @@ func serve(cfg config, getenv func(string) string, log *slog.Logger) error {
 	procs := procmeta.NewCache(procmeta.Config{HostName: host, Enricher: md.resolver})
 	clock := bpf.NewClock()
 	smap := servicemap.New(servicemap.Config{})
-	corr := correlate.New(correlate.Config{Clock: clock.Wall, Join: cfg.join, HostID: host, KeepQueryLiterals: cfg.dbQueryLiterals, PeerNames: md.peerNames()}, procs, spanSinks(exp, smap))
+	corr := correlate.New(correlate.Config{Clock: clock.Wall, Join: cfg.join, HostID: host, KeepQueryLiterals: cfg.dbQueryLiterals, MaxSpanNames: cfg.maxSpanNames, PeerNames: md.peerNames()}, procs, spanSinks(exp, smap))
 	detectStats, http1Stats, dnsStats := new(detect.Stats), new(http1.Stats), new(dns.Stats)
 	http2Stats := new(http2.Stats)
 	postgresStats := new(postgres.Stats)
@@ -82,7 +87,7 @@ func serve(cfg config, getenv func(string) string, log *slog.Logger) error {
 	}
 	for _, r := range []interface {
 		RegisterMetrics(m metricMeter) error
-	}{tracer, table.Stats(), detectStats, http1Stats, http2Stats, dnsStats, postgresStats, corr, procs, md.resolver, exp, smap} {
+	}{tracer, table.Stats(), detectStats, http1Stats, http2Stats, dnsStats, postgresStats, corr, procs, md.resolver, exp, smap, mem} {
 		if err := r.RegisterMetrics(m.meter); err != nil {
 			tracer.Close()
 			return fmt.Errorf("register metrics: %w", err)
@@ -95,10 +100,10 @@ func serve(cfg config, getenv func(string) string, log *slog.Logger) error {
 	}
 	defer stopHTTP()
 
-	events := &eventSink{table: table, procs: procs, corr: corr, ssl: tracer.OpenSSL(), golang: tracer.Go(), python: tracer.Python(), clock: clock, evictEvery: int64(time.Second)}
+	events := &eventSink{mem: mem, table: table, procs: procs, corr: corr, ssl: tracer.OpenSSL(), golang: tracer.Go(), python: tracer.Python(), clock: clock, evictEvery: int64(time.Second)}
 	done := make(chan error, 1)
 	go func() { done <- tracer.Run(events) }()
-	log.Info("weft ready", "exporter", cfg.exporter.ResolvedExporter(), "to", cfg.exporter.Destination(), "http", cfg.httpAddr, "bpf_stats", cfg.bpf.ProgramStats)
+	log.Info("weft ready", "exporter", cfg.exporter.ResolvedExporter(), "to", cfg.exporter.Destination(), "http", cfg.httpAddr, "memory_limit_mib", mem.Limit()>>20, "bpf_stats", cfg.bpf.ProgramStats)
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)

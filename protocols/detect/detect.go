@@ -141,8 +141,12 @@ type Stats struct {
 	// that never showed captured bytes within the wait bounds (GaveUp).
 	Ignored atomic.Uint64
 	GaveUp  atomic.Uint64
-	// IgnoredBytes counts stream bytes of ignored connections.
+	// IgnoredBytes counts stream bytes of ignored connections, and the
+	// bytes of IgnoredDatagrams.
 	IgnoredBytes atomic.Uint64
+	// IgnoredDatagrams counts UDP datagrams that matched no protocol on
+	// a socket not yet detected; the socket's next ones are still tried.
+	IgnoredDatagrams atomic.Uint64
 }
 
 // RegisterMetrics exposes the counters as observable counters on m.
@@ -155,7 +159,8 @@ func (s *Stats) RegisterMetrics(m metric.Meter) error {
 		selfmetrics.Counter{Name: "weft_detect_connections", Description: "Connections handed to a protocol parser, by protocol.", Series: detected},
 		selfmetrics.Counter{Name: "weft_detect_ignored_connections", Description: "Connections ignored because their first bytes matched no protocol or never were captured.", Value: &s.Ignored},
 		selfmetrics.Counter{Name: "weft_detect_gave_up_connections", Description: "Connections ignored because no captured bytes came within the wait bounds.", Value: &s.GaveUp},
-		selfmetrics.Counter{Name: "weft_detect_ignored_bytes", Description: "Stream bytes of ignored connections, dropped unparsed.", Value: &s.IgnoredBytes},
+		selfmetrics.Counter{Name: "weft_detect_ignored_bytes", Description: "Stream bytes of ignored connections, and bytes of ignored datagrams, dropped unparsed.", Value: &s.IgnoredBytes},
+		selfmetrics.Counter{Name: "weft_detect_ignored_datagrams", Description: "UDP datagrams that matched no protocol, dropped unparsed; their socket's next datagrams are still tried.", Value: &s.IgnoredDatagrams},
 	)
 }
 
@@ -237,12 +242,12 @@ func (h *handler) Segment(s *conn.Segment) {
 		}
 		if udp {
 			// Datagrams stand alone: one that matched nothing leaves the
-			// next one a chance, within the wait bounds.
-			h.waitBytes += s.Len()
-			h.waitSegs++
-			if h.waitBytes > h.o.MaxWaitBytes || h.waitSegs > h.o.MaxWaitSegments {
-				h.ignore()
-			}
+			// next one a chance, always. A server's socket takes
+			// datagrams from anyone, so giving up on it after some noise
+			// would let any sender switch off its tracing; matching one
+			// costs a look at its header.
+			h.o.Stats.IgnoredDatagrams.Add(1)
+			h.drop(s.Len())
 			return
 		}
 		h.ignore()

@@ -1,7 +1,13 @@
 package detect
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -12,6 +18,7 @@ import (
 	"github.com/weftrace/weft/conn"
 	"github.com/weftrace/weft/protocols"
 	"github.com/weftrace/weft/protocols/http1"
+	"github.com/weftrace/weft/protocols/recording"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -27,8 +34,10 @@ func newConv(role conn.Role, opts Options) *conv {
 	c := &conv{}
 	f := New(func(x *protocols.Exchange) {
 		y := *x
-		h := *x.HTTP
-		y.HTTP = &h
+		if x.HTTP != nil {
+			h := *x.HTTP
+			y.HTTP = &h
+		}
 		c.got = append(c.got, y)
 	}, opts)
 	c.h = f(&conn.Info{Role: role})
@@ -196,6 +205,7 @@ func TestRegisterMetrics(t *testing.T) {
 	s.Ignored.Add(4)
 	s.GaveUp.Add(1)
 	s.IgnoredBytes.Add(500)
+	s.IgnoredDatagrams.Add(6)
 	var rm metricdata.ResourceMetrics
 	if err := r.Collect(context.Background(), &rm); err != nil {
 		t.Fatal(err)
@@ -225,6 +235,7 @@ func TestRegisterMetrics(t *testing.T) {
 		"weft_detect_ignored_connections":  4,
 		"weft_detect_gave_up_connections":  1,
 		"weft_detect_ignored_bytes":        500,
+		"weft_detect_ignored_datagrams":    6,
 	}
 	for name, v := range want {
 		if got[name] != v {
@@ -236,9 +247,58 @@ func TestRegisterMetrics(t *testing.T) {
 	}
 }
 
+// loadAnyRec reads a .rec capture: protocols/recording's format, or the
+// DNS fixtures' (a "server ADDR" line, then "> tcp|udp CLIENT NS N"
+// record headers), of which it keeps the TCP records.
+func loadAnyRec(path string) ([]recording.Chunk, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.HasPrefix(raw, []byte("server ")) {
+		return recording.Parse(raw)
+	}
+	_, raw, _ = bytes.Cut(raw, []byte("\n"))
+	var cs []recording.Chunk
+	for len(raw) > 0 {
+		line, rest, _ := bytes.Cut(raw, []byte("\n"))
+		f := strings.Fields(string(line))
+		if len(f) != 5 {
+			return nil, fmt.Errorf("bad record header %q", line)
+		}
+		n, err := strconv.Atoi(f[4])
+		if err != nil || n+1 > len(rest) {
+			return nil, fmt.Errorf("bad record header %q", line)
+		}
+		if f[1] == "tcp" {
+			cs = append(cs, recording.Chunk{ToServer: f[0] == ">", Data: rest[:n]})
+		}
+		raw = rest[n+1:]
+	}
+	return cs, nil
+}
+
 // FuzzDetect feeds arbitrary segments (as FuzzParser encodes them) and
 // checks that a connection is decided at most once and never panics.
 func FuzzDetect(f *testing.F) {
+	// Real captures of every protocol (the parsers' .rec fixtures, seen
+	// from the client), so the fuzzer starts from what detection meets.
+	for _, rec := range []string{"http1/testdata/curl-nginx-keepalive", "http1/testdata/raw-nginx-pipelined", "http2/testdata/curl-h2c",
+		"http2/testdata/grpc-unary", "dns/testdata/dig-a-tcp", "postgres/testdata/psql-simple", "postgres/testdata/pgx-extended"} {
+		cs, err := loadAnyRec(filepath.Join("..", rec+".rec"))
+		if err != nil {
+			f.Fatalf("%s: %v", rec, err)
+		}
+		b := []byte{byte(conn.RoleClient)}
+		for _, c := range cs {
+			d := conn.Ingress
+			if c.ToServer {
+				d = conn.Egress
+			}
+			b = recording.AppendOps(b, c.Data, d)
+		}
+		f.Add(b)
+	}
 	f.Add([]byte{1, 0x20, 'G', 'E', 'T', ' ', '/', ' ', 'H', 'T', 'T', 'P', '/', '1', '.', '1', '\r', '\n', '\r', '\n'})
 	f.Add([]byte{0, 0x02, 0x03, 0x10, 'H', 'T', 'T', 'P', '/', '1', '.', '0', ' ', '2', '0', '0', '\r', '\n', '\r', '\n'})
 	f.Add([]byte{2, 0x0c, 0x16, 0x03, 0x01, 0x00})
@@ -264,15 +324,19 @@ func FuzzDetect(f *testing.F) {
 			total += uint64(n)
 		}
 		v.h.Close(1)
-		decided := s.Detected[protocols.HTTP1].Load() + s.Ignored.Load()
+		var detected uint64
+		for i := range s.Detected {
+			detected += s.Detected[i].Load()
+		}
+		decided := detected + s.Ignored.Load()
 		if decided > 1 || s.GaveUp.Load() > s.Ignored.Load() {
 			t.Fatalf("decided %d times (gave up %d)", decided, s.GaveUp.Load())
 		}
 		if s.IgnoredBytes.Load() > total || (s.Ignored.Load() == 0 && s.IgnoredBytes.Load() != 0) {
 			t.Fatalf("ignored %d of %d bytes", s.IgnoredBytes.Load(), total)
 		}
-		if len(v.got) > 0 && s.Detected[protocols.HTTP1].Load() != 1 {
-			t.Fatalf("%d exchanges from a connection not detected as HTTP/1", len(v.got))
+		if len(v.got) > 0 && detected != 1 {
+			t.Fatalf("%d exchanges from a connection not detected", len(v.got))
 		}
 	})
 }

@@ -29,8 +29,8 @@ func dnsMsg(t *testing.T, id uint16, resp bool) []byte {
 }
 
 // TestDetectDNS: UDP sockets are offered only to protocols that run over
-// UDP, and DNS is recognised on any port; a stray first datagram does not
-// condemn the socket; DNS over TCP needs its length prefix.
+// UDP, and DNS is recognised on any port; no number of stray datagrams
+// condemns the socket (anyone may send a server's socket noise); DNS over TCP needs its length prefix.
 func TestDetectDNS(t *testing.T) {
 	peer := netip.MustParseAddrPort("127.0.0.1:5300") // not 53: detection goes by content
 	q, r := dnsMsg(t, 7, false), dnsMsg(t, 7, true)
@@ -52,13 +52,13 @@ func TestDetectDNS(t *testing.T) {
 		{"udp, socket first seen through data", conn.Info{}, true, []seg{{conn.Ingress, q}, {conn.Egress, r}}, 1, 1, 0},
 		{"udp, a stray datagram first", conn.Info{UDP: true}, true, []seg{{conn.Egress, []byte("hello")}, {conn.Egress, q}, {conn.Ingress, r}}, 1, 1, 0},
 		{"udp, HTTP/1 is not a datagram protocol", conn.Info{UDP: true}, true, []seg{{conn.Egress, []byte(req)}, {conn.Ingress, []byte(resp)}}, 0, 0, 0},
-		{"udp, nothing but noise", conn.Info{UDP: true}, true, func() []seg {
+		{"udp, noise, then a query", conn.Info{UDP: true}, true, func() []seg {
 			var s []seg
 			for range DefaultMaxWaitSegments + 1 {
 				s = append(s, seg{conn.Egress, []byte("noise")})
 			}
 			return append(s, seg{conn.Egress, q}, seg{conn.Ingress, r})
-		}(), 0, 0, 1},
+		}(), 1, 1, 0},
 		{"tcp, length-prefixed", conn.Info{Role: conn.RoleClient}, false, []seg{{conn.Egress, framed(q)}, {conn.Ingress, framed(r)}}, 1, 1, 0},
 		{"tcp, server reads the prefix first", conn.Info{Role: conn.RoleServer}, false, []seg{{conn.Ingress, framed(q)[:2]}, {conn.Ingress, q}, {conn.Egress, framed(r)}}, 1, 1, 0},
 		{"tcp, no prefix", conn.Info{Role: conn.RoleClient}, false, []seg{{conn.Egress, q}, {conn.Ingress, r}}, 0, 0, 1},

@@ -6,6 +6,8 @@
 //	GET  /status/{code}  that status code with a short text body
 //	GET  /chunked        200, a chunked body (flushed in five chunks)
 //	POST /upload         reads and discards the body; 200, {"bytes": n}
+//	GET  /bytes/{n}      200, n bytes (Content-Length, written 1 MiB at a
+//	                     time from one buffer: a body of any size, streamed)
 //	POST /echo           200, the request body sent back as the body and
 //	                     in a Set-Cookie header (weft_echo=body)
 //	GET  /chain/{tok}?down=PORT[&pgport=PORT&pgdb=DB]
@@ -64,6 +66,23 @@ func main() {
 				log.Printf("flush: %v", err)
 				return
 			}
+		}
+	})
+	mux.HandleFunc("GET /bytes/{n}", func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.ParseInt(r.PathValue("n"), 10, 64)
+		if err != nil || n < 0 || n > 4<<30 {
+			http.Error(w, "bad size", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+		buf := make([]byte, 1<<20)
+		for n > 0 {
+			k := min(n, int64(len(buf)))
+			if _, err := w.Write(buf[:k]); err != nil {
+				return
+			}
+			n -= k
 		}
 	})
 	mux.HandleFunc("POST /upload", func(w http.ResponseWriter, r *http.Request) {

@@ -4,6 +4,10 @@
 // flight at once. It prints one line per failed request on stderr and
 // exits 1 if any failed; on success it prints "ok N SECONDS" on stdout.
 //
+// With -alpha the request number is written in letters (a, b, ..., ba,
+// ...), so each path segment is a name, not an id weft would template:
+// -n distinct span names.
+//
 // With -warmup W it first sends W requests the same way, prints "warm",
 // and waits -pause before the measured ones: a benchmark takes its
 // snapshot in that pause, so process start-up is outside its window.
@@ -15,6 +19,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,7 +34,11 @@ func main() {
 	c := flag.Int("c", 8, "concurrent workers")
 	warmup := flag.Int("warmup", 0, "requests before the measured ones")
 	pause := flag.Duration("pause", time.Second, "wait after the warm-up")
+	alpha := flag.Bool("alpha", false, "write request numbers in letters")
 	flag.Parse()
+	if *alpha {
+		number = letters
+	}
 	if !strings.Contains(*target, "{id}") || *n < 1 || *c < 1 {
 		fmt.Fprintln(os.Stderr, "loadgen: -url must contain {id}; -n and -c must be positive")
 		os.Exit(2)
@@ -65,7 +74,7 @@ func run(target, prefix string, n, c int) int64 {
 				if i >= int64(n) {
 					return
 				}
-				u := strings.ReplaceAll(target, "{id}", prefix+"-"+strconv.FormatInt(i, 10))
+				u := strings.ReplaceAll(target, "{id}", prefix+"-"+number(i))
 				resp, err := client.Get(u)
 				if err != nil {
 					failed.Add(1)
@@ -83,4 +92,21 @@ func run(target, prefix string, n, c int) int64 {
 	}
 	wg.Wait()
 	return failed.Load()
+}
+
+// number writes a request number into its path.
+var number = func(i int64) string { return strconv.FormatInt(i, 10) }
+
+// letters writes i in base 26 with the digits a..z.
+func letters(i int64) string {
+	var b []byte
+	for {
+		b = append(b, byte('a'+i%26))
+		i /= 26
+		if i == 0 {
+			break
+		}
+	}
+	slices.Reverse(b)
+	return string(b)
 }
