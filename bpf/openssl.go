@@ -120,6 +120,25 @@ func (o *OpenSSL) Notify(pid uint32, exit bool) {
 	}
 }
 
+// hostSSLGlobs are where the host's own libssl lives on the distributions
+// we know (Debian/Ubuntu multiarch, Fedora/RHEL lib64, Alpine and others).
+var hostSSLGlobs = []string{"/usr/lib/x86_64-linux-gnu/libssl.so.*", "/lib/x86_64-linux-gnu/libssl.so.*",
+	"/usr/lib64/libssl.so.*", "/lib64/libssl.so.*", "/usr/lib/libssl.so.*", "/lib/libssl.so.*"}
+
+// AttachHost attaches to the host's libssl before any process maps it: a
+// program that starts and speaks TLS at once would otherwise make its
+// first calls before discovery (a notice away) caught up with it.
+func (o *OpenSSL) AttachHost() {
+	for _, g := range hostSSLGlobs {
+		paths, _ := filepath.Glob(g)
+		for _, path := range paths {
+			if id, err := statID(path); err == nil {
+				o.attach(0, path, id, true, false) // pid 0: the host itself
+			}
+		}
+	}
+}
+
 // ScanAll attaches to what every running process maps. Called at start.
 func (o *OpenSSL) ScanAll() {
 	entries, _ := os.ReadDir(o.proc)

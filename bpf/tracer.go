@@ -186,6 +186,7 @@ func Load(cfg Config, log *slog.Logger) (*Tracer, error) {
 	}
 	// OpenSSL is optional: a host without it still traces plaintext.
 	t.ssl = newOpenSSL(&t.objs.weftPrograms, log)
+	t.ssl.AttachHost()
 	t.ssl.ScanAll()
 	t.golang = newGoRuntime(&t.objs, log, !cfg.NoGoClientHook)
 	t.golang.ScanAll()
