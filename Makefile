@@ -82,7 +82,7 @@ compose-images:
 # Static binaries for deploy/docker-compose's Dockerfile with
 # BINARIES=prebuilt (WEFT_BINARIES=prebuilt docker compose build): no golang image needed.
 compose-binaries:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags=-s -o bin/compose/ ./cmd/weft ./demo/frontend ./demo/catalog ./demo/payments ./demo/loadgen
+	CGO_ENABLED=0 $(GO) build -o bin/compose/ ./cmd/weft ./demo/frontend ./demo/catalog ./demo/payments ./demo/loadgen
 
 # The demo shop traced by weft, exported to a local Jaeger: one command, as
 # root, no containers (see README, Demo). DEMO_ARGS go to demo/cmd/demo,
