@@ -82,7 +82,7 @@ func startDocker(t *testing.T, extra ...string) *dockerEngine {
 	logPath := filepath.Join(dir, "dockerd.log")
 	e.proc, err = spawn("dockerd", dir, logPath, childEnv(), nil, append([]string{dockerd,
 		"--storage-driver=overlay2",
-		"-H", "unix://"+e.socket,
+		"-H", "unix://" + e.socket,
 		"--data-root", filepath.Join(dir, "data"),
 		"--exec-root", filepath.Join(dir, "exec"),
 		"--pidfile", filepath.Join(dir, "dockerd.pid"),
