@@ -6,8 +6,11 @@ JAEGER_VERSION ?= v1.76.0
 export WEFT_JAEGER_BIN ?= $(WEFT_CACHE)/jaeger-$(JAEGER_VERSION)
 KUBE_VERSION ?= v1.34.4
 export WEFT_KUBE_APISERVER_BIN ?= $(WEFT_CACHE)/kube-apiserver-$(KUBE_VERSION)
+COMPOSE_VERSION ?= v2.40.3
+export WEFT_COMPOSE_BIN ?= $(WEFT_CACHE)/docker-compose-$(COMPOSE_VERSION)
+export WEFT_COMPOSE_IMAGES ?= $(WEFT_CACHE)/compose-images-bookworm
 
-.PHONY: all build generate check-generate vmlinux test unit e2e lint bench overhead fuzz run jaeger kube-apiserver demo demo-build clean
+.PHONY: all build generate check-generate vmlinux test unit e2e lint bench overhead fuzz run jaeger kube-apiserver compose compose-images compose-binaries demo demo-build clean
 
 all: build
 
@@ -36,10 +39,10 @@ unit:
 
 # End-to-end tests: real probes, real programs, a real Jaeger and a real
 # Kubernetes API server. Root only.
-e2e: jaeger kube-apiserver
+e2e: jaeger kube-apiserver compose compose-images
 	$(GO) test -count=1 -v -timeout 20m ./e2e/
 
-test: lint jaeger kube-apiserver
+test: lint jaeger kube-apiserver compose compose-images
 	$(GO) test -count=1 -timeout 25m ./...
 
 # Go microbenchmarks, then (as root) bench/cmd/weftbench: real servers and
@@ -72,6 +75,21 @@ jaeger:
 # module proxy into the same cache: about 4 minutes cold, seconds after.
 kube-apiserver:
 	@WEFT_CACHE=$(WEFT_CACHE) KUBE_VERSION=$(KUBE_VERSION) bash e2e/kube-apiserver.sh >/dev/null
+
+# Builds the pinned Docker Compose v2 (for the compose e2e test) from the Go
+# module proxy into the cache: a few minutes cold, nothing after.
+compose:
+	@WEFT_CACHE=$(WEFT_CACHE) COMPOSE_VERSION=$(COMPOSE_VERSION) bash e2e/compose.sh >/dev/null
+
+# Root filesystems standing in for the official postgres and python images
+# (debootstrap, cached): for the compose e2e test on a machine with no registry.
+compose-images:
+	@WEFT_CACHE=$(WEFT_CACHE) bash e2e/compose-images.sh >/dev/null
+
+# Static binaries for deploy/docker-compose's Dockerfile with
+# BINARIES=prebuilt (WEFT_BINARIES=prebuilt docker compose build): no golang image needed.
+compose-binaries:
+	CGO_ENABLED=0 $(GO) build -o bin/compose/ ./cmd/weft ./demo/frontend ./demo/catalog ./demo/payments ./demo/loadgen
 
 # The demo shop traced by weft, exported to a local Jaeger: one command, as
 # root, no containers (see README, Demo). DEMO_ARGS go to demo/cmd/demo,

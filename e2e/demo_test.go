@@ -31,32 +31,60 @@ type demoReady struct {
 
 // demoRoutes are the loadgen's routes and the whole trace each must give
 // (DNS spans left out: where a look-up nests depends on which goroutine
-// dialled), with S the run's service suffix.
+// dialled). Each line starts with the service's base name, which a run's
+// demoNames turns into the name the spans carry.
 var demoRoutes = map[string]string{
-	"GET /": `loadgenS client GET /
-  frontendS server GET /
-    frontendS client shop.v1.Catalog/ListProducts
-      catalogS server shop.v1.Catalog/ListProducts
-        catalogS client SELECT shop
+	"GET /": `loadgen client GET /
+  frontend server GET /
+    frontend client shop.v1.Catalog/ListProducts
+      catalog server shop.v1.Catalog/ListProducts
+        catalog client SELECT shop
           postgres server SELECT shop`,
-	"GET /product/{id}": `loadgenS client GET /product/{id}
-  frontendS server GET /product/{id}
-    frontendS client shop.v1.Catalog/GetProduct
-      catalogS server shop.v1.Catalog/GetProduct
-        catalogS client SELECT shop
+	"GET /product/{id}": `loadgen client GET /product/{id}
+  frontend server GET /product/{id}
+    frontend client shop.v1.Catalog/GetProduct
+      catalog server shop.v1.Catalog/GetProduct
+        catalog client SELECT shop
           postgres server SELECT shop`,
-	"POST /checkout": `loadgenS client POST /checkout
-  frontendS server POST /checkout
-    frontendS client shop.v1.Catalog/GetProduct
-      catalogS server shop.v1.Catalog/GetProduct
-        catalogS client SELECT shop
+	"POST /checkout": `loadgen client POST /checkout
+  frontend server POST /checkout
+    frontend client shop.v1.Catalog/GetProduct
+      catalog server shop.v1.Catalog/GetProduct
+        catalog client SELECT shop
           postgres server SELECT shop
-    frontendS client POST /orders
-      checkoutS server POST /orders
-        checkoutS client POST /charge
-          paymentsS server POST /charge
-            paymentsS client INSERT shop
+    frontend client POST /orders
+      checkout server POST /orders
+        checkout client POST /charge
+          payments server POST /charge
+            payments client INSERT shop
               postgres server INSERT shop`,
+}
+
+// demoNames maps a demo service's base name (loadgen, frontend, catalog,
+// checkout, payments, dns, postgres) to the service name of its spans in
+// one run: suffixed for the native demo, the container's name on compose.
+type demoNames func(base string) string
+
+// suffixNames are the native demo's names: OTEL_SERVICE_NAME plus the
+// run's suffix, and the PostgreSQL server's executable name.
+func suffixNames(sfx string) demoNames {
+	return func(base string) string {
+		if base == "postgres" {
+			return postgresService
+		}
+		return base + sfx
+	}
+}
+
+// wantTree is route's tree with the run's service names.
+func wantTree(route string, svc demoNames) string {
+	lines := strings.Split(demoRoutes[route], "\n")
+	for i, l := range lines {
+		trimmed := strings.TrimLeft(l, " ")
+		base, rest, _ := strings.Cut(trimmed, " ")
+		lines[i] = l[:len(l)-len(trimmed)] + svc(base) + " " + rest
+	}
+	return strings.Join(lines, "\n")
 }
 
 // TestDemo: every route of the demo gives whole traces (loadgen → frontend
@@ -86,6 +114,7 @@ func TestDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	sfx := "-" + token(6)
+	svc := suffixNames(sfx)
 	dir := t.TempDir()
 	readyFile := filepath.Join(dir, "ready.json")
 	lines := make(chan string, 256)
@@ -125,7 +154,7 @@ func TestDemo(t *testing.T) {
 			return fmt.Errorf("running for %v of 20 s", time.Since(began).Round(time.Second))
 		}
 		var err error
-		graded, err = gradeDemo(jc, sfx, began.Add(4*time.Second), time.Now().Add(-5*time.Second))
+		graded, err = gradeDemo(jc, svc, began.Add(4*time.Second), time.Now().Add(-5*time.Second))
 		if err != nil {
 			return err
 		}
@@ -142,7 +171,7 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		for route, g := range graded {
 			if g.total > g.whole {
-				t.Logf("route %s, a trace that is not whole:\n%s\nwant:\n%s", route, g.example, strings.ReplaceAll(demoRoutes[route], "S ", sfx+" "))
+				t.Logf("route %s, a trace that is not whole:\n%s\nwant:\n%s", route, g.example, wantTree(route, svc))
 			}
 		}
 		t.Fatalf("demo traces: %v", err)
@@ -158,13 +187,35 @@ func TestDemo(t *testing.T) {
 		}
 	}
 
-	// Jaeger's dependency graph.
+	checkDemoDependencies(t, jc, svc, launcher)
+	checkDemoMap(t, ready.Weft, svc, svc("dns"), "service")
+
+	// Ctrl-C: the launcher stops everything and exits 0.
+	stopAt := time.Now()
+	if waitErr, timedOut := launcher.stop(syscall.SIGINT, 40*time.Second); timedOut || waitErr != nil {
+		t.Fatalf("demo after SIGINT: %v (timed out: %v)\nlog:\n%s", waitErr, timedOut, tail(launcher.logPath, 30))
+	}
+	if log := tail(launcher.logPath, 10); !strings.Contains(log, "demo: stopped") {
+		t.Errorf("demo log does not end with \"demo: stopped\":\n%s", log)
+	}
+	t.Logf("demo stopped in %v", time.Since(stopAt).Round(time.Millisecond))
+	for _, addr := range []string{ready.Frontend, ready.JaegerAPI, ready.Weft} {
+		if err := tcpReady(strings.TrimPrefix(addr, "http://")); err == nil {
+			t.Errorf("%s still accepts connections after the demo stopped", addr)
+		}
+	}
+}
+
+// checkDemoDependencies requires Jaeger's dependency graph to have the
+// demo's six edges, each with 3 calls or more.
+func checkDemoDependencies(t *testing.T, jc *jaegerClient, svc demoNames, p *process) {
+	t.Helper()
 	edges := [][2]string{
-		{"loadgen" + sfx, "frontend" + sfx}, {"frontend" + sfx, "catalog" + sfx}, {"catalog" + sfx, postgresService},
-		{"frontend" + sfx, "checkout" + sfx}, {"checkout" + sfx, "payments" + sfx}, {"payments" + sfx, postgresService},
+		{svc("loadgen"), svc("frontend")}, {svc("frontend"), svc("catalog")}, {svc("catalog"), svc("postgres")},
+		{svc("frontend"), svc("checkout")}, {svc("checkout"), svc("payments")}, {svc("payments"), svc("postgres")},
 	}
 	var links []depLink
-	err = poll(20*time.Second, time.Second, launcher, func() error {
+	err := poll(20*time.Second, time.Second, p, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		q := url.Values{"endTs": {strconv.FormatInt(time.Now().UnixMilli(), 10)}, "lookback": {"3600000"}}
@@ -181,24 +232,6 @@ func TestDemo(t *testing.T) {
 	})
 	if err != nil {
 		t.Errorf("jaeger dependencies: %v\nlinks: %v", err, links)
-	}
-
-	// weft's service map.
-	checkDemoMap(t, ready.Weft, sfx)
-
-	// Ctrl-C: the launcher stops everything and exits 0.
-	stopAt := time.Now()
-	if waitErr, timedOut := launcher.stop(syscall.SIGINT, 40*time.Second); timedOut || waitErr != nil {
-		t.Fatalf("demo after SIGINT: %v (timed out: %v)\nlog:\n%s", waitErr, timedOut, tail(launcher.logPath, 30))
-	}
-	if log := tail(launcher.logPath, 10); !strings.Contains(log, "demo: stopped") {
-		t.Errorf("demo log does not end with \"demo: stopped\":\n%s", log)
-	}
-	t.Logf("demo stopped in %v", time.Since(stopAt).Round(time.Millisecond))
-	for _, addr := range []string{ready.Frontend, ready.JaegerAPI, ready.Weft} {
-		if err := tcpReady(strings.TrimPrefix(addr, "http://")); err == nil {
-			t.Errorf("%s still accepts connections after the demo stopped", addr)
-		}
 	}
 }
 
@@ -220,10 +253,10 @@ type routeGrade struct {
 
 // gradeDemo reads the traces of the run's loadgen from Jaeger and grades
 // those whose root started in [from, to].
-func gradeDemo(jc *jaegerClient, sfx string, from, to time.Time) (map[string]*routeGrade, error) {
+func gradeDemo(jc *jaegerClient, svc demoNames, from, to time.Time) (map[string]*routeGrade, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	spans, err := jc.Spans(ctx, "loadgen"+sfx)
+	spans, err := jc.Spans(ctx, svc("loadgen"))
 	if err != nil {
 		return nil, err
 	}
@@ -236,18 +269,17 @@ func gradeDemo(jc *jaegerClient, sfx string, from, to time.Time) (map[string]*ro
 		var root *Span
 		var kept []Span
 		for i := range tr {
-			if tr[i].Service == "loadgen"+sfx && tr[i].ParentID == "" {
+			if tr[i].Service == svc("loadgen") && tr[i].ParentID == "" {
 				root = &tr[i]
 			}
-			if !strings.HasPrefix(tr[i].Name, "DNS ") && tr[i].Service != "dns"+sfx {
+			if !strings.HasPrefix(tr[i].Name, "DNS ") && tr[i].Service != svc("dns") {
 				kept = append(kept, tr[i])
 			}
 		}
 		if root == nil || root.StartUs < from.UnixMicro() || root.EndUs() > to.UnixMicro() {
 			continue
 		}
-		want, ok := demoRoutes[root.Name]
-		if !ok {
+		if _, ok := demoRoutes[root.Name]; !ok {
 			continue
 		}
 		g := out[root.Name]
@@ -257,12 +289,12 @@ func gradeDemo(jc *jaegerClient, sfx string, from, to time.Time) (map[string]*ro
 		}
 		g.total++
 		got := renderTree(kept)
-		if got != strings.ReplaceAll(want, "S ", sfx+" ") {
+		if got != wantTree(root.Name, svc) {
 			g.example = fmt.Sprintf("(the loadgen's request answered %v)\n%s", root.Tags[attrStatus].V, got)
 			continue
 		}
 		g.whole++
-		if root.Name == "POST /checkout" && checkoutFailed(tr, sfx) {
+		if root.Name == "POST /checkout" && checkoutFailed(tr, svc) {
 			g.failedCheckouts++
 		}
 	}
@@ -274,7 +306,7 @@ func gradeDemo(jc *jaegerClient, sfx string, from, to time.Time) (map[string]*ro
 // span Error with 500, the frontend's client span Error with 500, its
 // server span Error with 502, and the loadgen's Error with 502; payments
 // and the database unharmed.
-func checkoutFailed(tr []Span, sfx string) bool {
+func checkoutFailed(tr []Span, svc demoNames) bool {
 	status := map[string]int64{}
 	isErr := map[string]bool{}
 	for _, sp := range tr {
@@ -283,22 +315,22 @@ func checkoutFailed(tr []Span, sfx string) bool {
 		status[k] = v
 		isErr[k] = sp.str(tagStatusCode) == "ERROR" && sp.Tags[tagError].V == true
 	}
-	if status["checkout"+sfx+" server POST /orders"] != 500 {
+	if status[svc("checkout")+" server POST /orders"] != 500 {
 		return false
 	}
 	want := map[string]int64{
-		"checkout" + sfx + " server POST /orders":   500,
-		"frontend" + sfx + " client POST /orders":   500,
-		"frontend" + sfx + " server POST /checkout": 502,
-		"loadgen" + sfx + " client POST /checkout":  502,
+		svc("checkout") + " server POST /orders":   500,
+		svc("frontend") + " client POST /orders":   500,
+		svc("frontend") + " server POST /checkout": 502,
+		svc("loadgen") + " client POST /checkout":  502,
 	}
 	for k, code := range want {
 		if status[k] != code || !isErr[k] {
 			return false
 		}
 	}
-	return status["payments"+sfx+" server POST /charge"] == 200 && !isErr["payments"+sfx+" server POST /charge"] &&
-		!isErr["payments"+sfx+" client INSERT shop"]
+	return status[svc("payments")+" server POST /charge"] == 200 && !isErr[svc("payments")+" server POST /charge"] &&
+		!isErr[svc("payments")+" client INSERT shop"]
 }
 
 // mapJSON is weft's /map.json.
@@ -319,22 +351,23 @@ type mapJSON struct {
 }
 
 // checkDemoMap requires the demo's nodes and edges on weft's map, each
-// edge with traffic, and errors on the edge to checkout.
-func checkDemoMap(t *testing.T, weft, sfx string) {
+// edge with traffic, and errors on the edge to checkout; dns is the node
+// that answers the frontend's DNS queries, of kind dnsKind.
+func checkDemoMap(t *testing.T, weft string, svc demoNames, dns, dnsKind string) {
 	t.Helper()
 	type edge struct{ source, target, protocol string }
 	wantEdges := []edge{
-		{"loadgen" + sfx, "frontend" + sfx, "http"},
-		{"frontend" + sfx, "catalog" + sfx, "grpc"},
-		{"catalog" + sfx, postgresService, "postgresql"},
-		{"frontend" + sfx, "checkout" + sfx, "http"},
-		{"checkout" + sfx, "payments" + sfx, "http"},
-		{"payments" + sfx, postgresService, "postgresql"},
-		{"frontend" + sfx, "dns" + sfx, "dns"},
+		{svc("loadgen"), svc("frontend"), "http"},
+		{svc("frontend"), svc("catalog"), "grpc"},
+		{svc("catalog"), svc("postgres"), "postgresql"},
+		{svc("frontend"), svc("checkout"), "http"},
+		{svc("checkout"), svc("payments"), "http"},
+		{svc("payments"), svc("postgres"), "postgresql"},
+		{svc("frontend"), dns, "dns"},
 	}
 	wantNodes := map[string]string{
-		"loadgen" + sfx: "service", "frontend" + sfx: "service", "catalog" + sfx: "service", "checkout" + sfx: "service",
-		"payments" + sfx: "service", "dns" + sfx: "service", postgresService: "database",
+		svc("loadgen"): "service", svc("frontend"): "service", svc("catalog"): "service", svc("checkout"): "service",
+		svc("payments"): "service", dns: dnsKind, svc("postgres"): "database",
 	}
 	hc := &http.Client{Timeout: 5 * time.Second}
 	var m mapJSON
@@ -366,7 +399,7 @@ func checkDemoMap(t *testing.T, weft, sfx string) {
 					if e.Requests < 3 || e.RPS <= 0 {
 						problems = append(problems, fmt.Sprintf("edge %v: %d requests, %.3f/s, want 3 or more at a rate above 0", w, e.Requests, e.RPS))
 					}
-					if w.target == "checkout"+sfx && e.Errors <= 0 {
+					if w.target == svc("checkout") && e.Errors <= 0 {
 						problems = append(problems, fmt.Sprintf("edge %v: error rate %v, want above 0 (a checkout in three fails)", w, e.Errors))
 					}
 				}
@@ -383,7 +416,7 @@ func checkDemoMap(t *testing.T, weft, sfx string) {
 	if err != nil {
 		var mine []string
 		for _, e := range m.Edges {
-			if strings.HasSuffix(e.Source, sfx) || strings.HasSuffix(e.Target, sfx) {
+			if wantNodes[e.Source] != "" || wantNodes[e.Target] != "" {
 				mine = append(mine, fmt.Sprintf("%s -> %s (%s) %d req %.3f/s err %.3f", e.Source, e.Target, e.Protocol, e.Requests, e.RPS, e.Errors))
 			}
 		}

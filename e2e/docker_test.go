@@ -61,8 +61,9 @@ func needDocker(t *testing.T) {
 
 // startDocker starts dockerd in a fresh temporary directory and waits
 // until it answers; when the test ends it stops it (and whatever it
-// left mounted) and removes the directory, failed or not.
-func startDocker(t *testing.T) *dockerEngine {
+// left mounted) and removes the directory, failed or not. extra dockerd
+// flags come after the defaults, so they win (e.g. --userland-proxy=true).
+func startDocker(t *testing.T, extra ...string) *dockerEngine {
 	t.Helper()
 	needDocker(t)
 	// Not t.TempDir: unix socket paths are at most 107 bytes, and the
@@ -79,14 +80,14 @@ func startDocker(t *testing.T) *dockerEngine {
 		}
 	})
 	logPath := filepath.Join(dir, "dockerd.log")
-	e.proc, err = spawn("dockerd", dir, logPath, childEnv(), nil, dockerd,
+	e.proc, err = spawn("dockerd", dir, logPath, childEnv(), nil, append([]string{dockerd,
 		"--storage-driver=overlay2",
-		"-H", "unix://"+e.socket,
+		"-H", "unix://" + e.socket,
 		"--data-root", filepath.Join(dir, "data"),
 		"--exec-root", filepath.Join(dir, "exec"),
 		"--pidfile", filepath.Join(dir, "dockerd.pid"),
 		"--bridge=none", "--iptables=false", "--ip-masq=false", "--ip-forward=false",
-		"--userland-proxy=false")
+		"--userland-proxy=false"}, extra...)...)
 	if err != nil {
 		t.Fatalf("dockerd cannot start: %v", err)
 	}
@@ -114,7 +115,7 @@ func (e *dockerEngine) try(args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, dockerCLI, args...)
-	cmd.Env = childEnv("DOCKER_HOST=unix://"+e.socket, "DOCKER_BUILDKIT=0", "DOCKER_CONFIG="+filepath.Join(e.dir, "cli"))
+	cmd.Env = e.env("DOCKER_BUILDKIT=0")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -122,6 +123,11 @@ func (e *dockerEngine) try(args ...string) (string, error) {
 		return string(out), fmt.Errorf("docker %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
 	}
 	return string(out), nil
+}
+
+// env is the environment of a docker or compose client of the engine.
+func (e *dockerEngine) env(extra ...string) []string {
+	return childEnv(append([]string{"DOCKER_HOST=unix://" + e.socket, "DOCKER_CONFIG=" + filepath.Join(e.dir, "cli")}, extra...)...)
 }
 
 // docker is try that fails the test.
