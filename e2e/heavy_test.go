@@ -30,7 +30,7 @@ const (
 	heavyBigResponse = 1 << 30
 	heavyPaths       = 100_000
 	// The defaults of the suite's weft (--memory-limit, --max-span-names).
-	heavyMemoryCap = 256 << 20
+	heavyMemoryCap = 512 << 20
 	heavyNameCap   = 1000
 )
 
@@ -145,7 +145,7 @@ func raiseNoFile(t *testing.T, n uint64) {
 // connections, 2k new connections a second for 30 s, a 1 GiB response
 // and 100k distinct URL paths, with normal requests made meanwhile. It
 // stays up, its resident set stays under its memory cap (--memory-limit,
-// default 256 MiB), the normal requests are exactly their spans, the big
+// default 512 MiB), the normal requests are exactly their spans, the big
 // response is one span of the right size, and the 100k paths leave the
 // service with at most --max-span-names (1000) operation names in Jaeger,
 // the rest counted.

@@ -52,8 +52,8 @@ func TestSafeDefaults(t *testing.T) {
 	if c.dbQueryLiterals {
 		t.Error("--db-query-literals defaults to on, want off")
 	}
-	if c.memoryLimit != 256<<20 || c.maxSpanNames != 1000 {
-		t.Errorf("--memory-limit %d MiB, --max-span-names %d; want a 256 MiB cap and 1000 names", c.memoryLimit>>20, c.maxSpanNames)
+	if c.memoryLimit != 512<<20 || c.maxSpanNames != 1000 {
+		t.Errorf("--memory-limit %d MiB, --max-span-names %d; want a 512 MiB cap and 1000 names", c.memoryLimit>>20, c.maxSpanNames)
 	}
 }
 

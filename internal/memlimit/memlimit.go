@@ -19,8 +19,11 @@ import (
 // DefaultLimit is the memory cap when none is given: room for the default
 // bounds (65536 connections, 32 MiB held out of order, 16384 queued and
 // 65536 joining spans) at the rates a node sees, with the ring buffer and
-// the executable's pages beside.
-const DefaultLimit = 256 << 20
+// the executable's pages beside. The join buffer alone holds about 120 MiB
+// when a saturated server fills it (65536 spans): a cap of 256 MiB shed 80%
+// of a saturated nginx's events (make bench, 2026-12-04), so the default
+// leaves the bounds room to work before shedding starts.
+const DefaultLimit = 512 << 20
 
 // The Go soft limit is the cap less what the runtime does not count —
 // the resident pages of files and shared mappings (the executable's text,
