@@ -45,6 +45,10 @@ type GoBinary struct {
 	// stream) and (*http2Client).write (on the caller's goroutine, with the
 	// client stream); 0 when absent or when the offsets are unknown.
 	GRPCHandleStream, GRPCClientWrite uint64
+	// GRPCUnhooked says why a binary that links grpc-go gets no grpc-go
+	// hooks ("": hooked, or no grpc-go): its calls under concurrency stay
+	// roots, which the user should hear about.
+	GRPCUnhooked string
 }
 
 // ErrNotGo is returned for an executable that is not a Go program.
@@ -145,7 +149,11 @@ func inspectGo(path string, preferDWARF bool) (*GoBinary, error) {
 		cw, err2 := funcFileOffset(f, grpcClientWriteSymbol)
 		if err1 == nil && err2 == nil {
 			b.GRPCHandleStream, b.GRPCClientWrite = hs, cw
+		} else {
+			b.GRPCUnhooked = "grpc-go's stream functions not found"
 		}
+	} else if withGRPC {
+		b.GRPCUnhooked = "grpc-go is linked but the binary has no DWARF for its transport structs (built with -ldflags=-w or stripped)"
 	}
 	return b, nil
 }

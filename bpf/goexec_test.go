@@ -123,7 +123,13 @@ func TestGRPCOffsetsFromDWARF(t *testing.T) {
 			if bin.GRPCHandleStream != 0 || bin.Offsets.grpcHooked() {
 				t.Errorf("stripped: grpc hooks %+v, want none", bin)
 			}
+			if bin.GRPCUnhooked == "" {
+				t.Error("stripped: no reason given for the missing grpc hooks (the user would not hear of it)")
+			}
 			continue
+		}
+		if bin.GRPCUnhooked != "" {
+			t.Errorf("with DWARF: unhooked %q", bin.GRPCUnhooked)
 		}
 		if !bin.Offsets.grpcHooked() || bin.GRPCHandleStream == 0 || bin.GRPCClientWrite == 0 {
 			t.Fatalf("grpc offsets %+v, hooks %#x %#x: want all", bin.Offsets, bin.GRPCHandleStream, bin.GRPCClientWrite)

@@ -48,6 +48,7 @@ type GoRuntime struct {
 	dropped    atomic.Uint64 // notices lost to a full queue
 	hooked     atomic.Int64  // executables with the hand-off uprobe
 	grpcHooked atomic.Int64  // executables with the grpc-go stream uprobes
+	grpcMissed atomic.Int64  // executables linking grpc-go without them
 }
 
 func newGoRuntime(objs *weftObjects, log *slog.Logger, clientHook bool) *GoRuntime {
@@ -196,6 +197,10 @@ func (g *GoRuntime) register(pid uint32) (fresh bool, err error) {
 		if bin.GRPCHandleStream != 0 && g.clientHook {
 			g.grpcHooked.Add(1)
 		}
+		if bin.GRPCUnhooked != "" {
+			g.grpcMissed.Add(1)
+			g.log.Info("grpc-go calls of this program stay roots under concurrency", "pid", pid, "reason", bin.GRPCUnhooked)
+		}
 		g.files[id] = links
 	}
 	g.mu.Unlock()
@@ -228,6 +233,10 @@ func (g *GoRuntime) Hooked() int64      { return g.hooked.Load() }
 
 // GRPCHooked is the number of executables with grpc-go's stream uprobes.
 func (g *GoRuntime) GRPCHooked() int64 { return g.grpcHooked.Load() }
+
+// GRPCUnhooked is the number of executables that link grpc-go but could
+// not get its hooks (no DWARF).
+func (g *GoRuntime) GRPCUnhooked() int64 { return g.grpcMissed.Load() }
 
 func (g *GoRuntime) close() {
 	close(g.quit)

@@ -77,6 +77,11 @@ func (t *Tracer) RegisterMetrics(m metric.Meter) error {
 	if err != nil {
 		return err
 	}
+	grpcMissed, err := m.Int64ObservableGauge("weft_bpf_go_grpc_unhooked",
+		metric.WithDescription("Go executables that link grpc-go but have no grpc-go hooks (no DWARF for its transport structs): their gRPC calls under concurrency stay roots."))
+	if err != nil {
+		return err
+	}
 	goHooked, err := m.Int64ObservableGauge("weft_bpf_go_http_client_hooks",
 		metric.WithDescription("Go executables with the net/http client hand-off uprobe attached."))
 	if err != nil {
@@ -109,6 +114,7 @@ func (t *Tracer) RegisterMetrics(m metric.Meter) error {
 			o.ObserveInt64(goDrop, int64(g.Dropped()))
 			o.ObserveInt64(goHooked, g.Hooked())
 			o.ObserveInt64(grpcHooked, g.GRPCHooked())
+			o.ObserveInt64(grpcMissed, g.GRPCUnhooked())
 		}
 		if p := t.python; p != nil {
 			o.ObserveInt64(pyProcs, int64(p.Registered()), tracked)
@@ -145,6 +151,6 @@ func (t *Tracer) RegisterMetrics(m metric.Meter) error {
 			o.ObserveInt64(lost, int64(n), metric.WithAttributes(attribute.String("cpu", strconv.Itoa(cpu))))
 		}
 		return fillErr
-	}, lost, recv, bad, libs, sslFail, sslGone, sslDrop, unmapped, goProcs, goDrop, pyProcs, pyDrop, goHooked, grpcHooked, entries, maxEntries)
+	}, lost, recv, bad, libs, sslFail, sslGone, sslDrop, unmapped, goProcs, goDrop, pyProcs, pyDrop, goHooked, grpcHooked, grpcMissed, entries, maxEntries)
 	return err
 }
