@@ -29,9 +29,10 @@ const (
 	heavyChurnFor    = 30 * time.Second
 	heavyBigResponse = 1 << 30
 	heavyPaths       = 100_000
-	// The defaults of the suite's weft (--memory-limit, --max-span-names).
+	// The suite's weft: the default --memory-limit, --max-span-names set
+	// by startWeft.
 	heavyMemoryCap = 512 << 20
-	heavyNameCap   = 1000
+	heavyNameCap   = suiteSpanNameCap
 )
 
 // rssWatch samples a process's resident set (VmRSS: anonymous and file
@@ -147,7 +148,7 @@ func raiseNoFile(t *testing.T, n uint64) {
 // stays up, its resident set stays under its memory cap (--memory-limit,
 // default 512 MiB), the normal requests are exactly their spans, the big
 // response is one span of the right size, and the 100k paths leave the
-// service with at most --max-span-names (1000) operation names in Jaeger,
+// service with at most --max-span-names (suiteSpanNameCap) operation names in Jaeger,
 // the rest counted.
 func TestHeavyTraffic(t *testing.T) {
 	s := needWeft(t)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 )
@@ -28,7 +29,11 @@ func (w *weftProc) url(path string) string { return "http://" + w.httpAddr + pat
 // started, is returned too so that the caller stops it.
 func startWeft(bin, dir, otlpGRPC string) (*weftProc, error) {
 	// OTEL_BSP_SCHEDULE_DELAY: export every 200 ms so spans reach Jaeger fast.
+	// --max-span-names: one weft serves the whole suite, whose tests give
+	// programs named by their executable (nginx) thousands of distinct paths
+	// in all; the cap stays one the heavy test can reach.
 	return startWeftArgs(bin, dir, childEnv("OTEL_BSP_SCHEDULE_DELAY=200"),
+		"--max-span-names", strconv.Itoa(suiteSpanNameCap),
 		"--exporter", "otlp",
 		"--otlp-endpoint", "http://"+otlpGRPC,
 		"--otlp-protocol", "grpc")
@@ -82,3 +87,6 @@ func (w *weftProc) shutdown() error {
 	}
 	return nil
 }
+
+// suiteSpanNameCap is the suite's weft's --max-span-names (default 1000).
+const suiteSpanNameCap = 5000
