@@ -83,13 +83,16 @@ func (g *GoRuntime) Forget(pid uint32) {
 }
 
 // ScanAll observes every running process: Go servers started before weft.
-func (g *GoRuntime) ScanAll() {
+func (g *GoRuntime) ScanAll() { eachOtherProcess(g.Observe) }
+
+// eachOtherProcess calls fn for every running process but weft, which is
+// never traced (inspecting its own binary would be waste).
+func eachOtherProcess(fn func(pid uint32)) {
 	entries, _ := os.ReadDir("/proc")
 	self := uint64(os.Getpid())
 	for _, e := range entries {
-		// weft itself is never traced: reading its own DWARF would be waste.
 		if pid, err := strconv.ParseUint(e.Name(), 10, 32); err == nil && pid != self {
-			g.Observe(uint32(pid))
+			fn(uint32(pid))
 		}
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"os"
-	"strconv"
 	"sync/atomic"
 
 	"github.com/cilium/ebpf"
@@ -57,14 +55,7 @@ func (p *PythonRuntime) Observe(pid uint32) {
 }
 
 // ScanAll observes every running process: servers started before weft.
-func (p *PythonRuntime) ScanAll() {
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		if pid, err := strconv.ParseUint(e.Name(), 10, 32); err == nil && int(pid) != os.Getpid() {
-			p.Observe(uint32(pid))
-		}
-	}
-}
+func (p *PythonRuntime) ScanAll() { eachOtherProcess(p.Observe) }
 
 func (p *PythonRuntime) run() {
 	defer close(p.done)

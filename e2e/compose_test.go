@@ -192,41 +192,8 @@ func TestCompose(t *testing.T) {
 	}
 	named := time.Now()
 	t.Logf("spans of every container, under its name, %v after compose up", named.Sub(up).Round(time.Millisecond))
-	var graded map[string]*routeGrade
-	err = poll(90*time.Second, time.Second, nil, func() error {
-		if time.Since(named) < 20*time.Second {
-			return fmt.Errorf("running for %v of 20 s", time.Since(named).Round(time.Second))
-		}
-		var err error
-		graded, err = gradeDemo(jc, svc, named.Add(time.Second), time.Now().Add(-5*time.Second))
-		if err != nil {
-			return err
-		}
-		for route := range demoRoutes {
-			if g := graded[route]; g == nil || g.whole < 3 || g.failedCheckouts == 0 && route == "POST /checkout" {
-				return fmt.Errorf("route %s: %+v", route, g)
-			}
-		}
-		return nil
-	})
-	for route, g := range graded {
-		t.Logf("route %s: %d of %d traces whole; %d failed checkouts", route, g.whole, g.total, g.failedCheckouts)
-	}
-	if err != nil {
-		for route, g := range graded {
-			if g.total > g.whole {
-				t.Logf("route %s, a trace that is not whole:\n%s\nwant:\n%s", route, g.example, wantTree(route, svc))
-			}
-		}
-		t.Fatalf("compose demo traces (after %v): %v", time.Since(up).Round(time.Second), err)
-	}
+	requireWholeDemoTraces(t, "compose demo", 90*time.Second, nil, jc, svc, named, time.Second)
 	t.Logf("whole traces of every route %v after compose up", time.Since(up).Round(time.Second))
-	for route, g := range graded {
-		// As in TestDemo: one trace in ten may miss a span on this shared VM.
-		if g.whole*10 < g.total*9 {
-			t.Errorf("route %s: only %d of %d traces whole (want 90%%); one that is not:\n%s", route, g.whole, g.total, g.example)
-		}
-	}
 	checkContainerResources(t, c, jc, svc)
 	checkDemoDependencies(t, jc, svc, nil)
 	// The frontend's DNS queries go to Docker's embedded server, 127.0.0.11
