@@ -119,7 +119,7 @@ func TestPythonTaskCause(t *testing.T) {
 		if err := p.register(uint32(unix.Getpid()), &fake.rt); err != nil {
 			t.Fatal(err)
 		}
-		cli, srv := tcpPairT(t)
+		cli, srv := tcpPair(t)
 		if _, err := unix.Write(cli, []byte("GET / HTTP/1.1\r\n\r\n")); err != nil {
 			t.Fatal(err)
 		}
@@ -149,33 +149,4 @@ func TestPythonTaskCause(t *testing.T) {
 		unix.Close(srv)
 		runtime.KeepAlive(fake)
 	}
-}
-
-func tcpPairT(t *testing.T) (cli, srv int) {
-	t.Helper()
-	ln, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(ln)
-	if err := unix.Bind(ln, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(ln, 1); err != nil {
-		t.Fatal(err)
-	}
-	addr, err := unix.Getsockname(ln)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cli, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Connect(cli, addr); err != nil {
-		t.Fatal(err)
-	}
-	if srv, _, err = unix.Accept4(ln, unix.SOCK_CLOEXEC); err != nil {
-		t.Fatal(err)
-	}
-	return cli, srv
 }

@@ -231,7 +231,7 @@ func requireSeen(b *testing.B, tr *Tracer, n uint64) {
 
 // tcpPair returns both ends of a blocking loopback TCP connection with
 // Nagle off (as Go and most servers set it).
-func tcpPair(b *testing.B) (cli, srv int) {
+func tcpPair(b testing.TB) (cli, srv int) {
 	b.Helper()
 	ln, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
